@@ -1,0 +1,115 @@
+--- vc container ...: the container commands.
+local args = require "vc.cli.args"
+local cli = require "vc.cli"
+local format = require "vc.cli.format"
+local pod = require "vc.pod"
+
+local M = {}
+
+local SPECS = {
+  create = {
+    usage = "vc container create POD [--id CID] --rootfs DIR [--env K=V]... [--cwd DIR] -- ARGV...",
+    positional = { "POD" }, rest = "ARGV", rest_required = true,
+    options = {
+      { "--id", arg = "CID", help = "the container's ID (default: a new UUID)" },
+      { "--rootfs", arg = "DIR", help = "its root file system" },
+      { "--env", arg = "K=V", many = true, help = "an environment variable" },
+      { "--cwd", arg = "DIR", help = "its working folder (default /)" },
+      { "--user", arg = "UID[:GID]", help = "the user it runs as (default root)" },
+    },
+    summary = "Add a container to a pod (created in its VM if the VM is up).",
+  },
+  start = { usage = "vc container start POD CID", positional = { "POD", "CID" },
+            summary = "Start a container's process." },
+  stop = { usage = "vc container stop POD CID", positional = { "POD", "CID" },
+           summary = "Stop a container: SIGTERM, then SIGKILL after its stop_timeout." },
+  delete = { usage = "vc container delete POD CID", positional = { "POD", "CID" },
+             summary = "Delete a ready or stopped container." },
+  status = { usage = "vc container status [--json] POD CID", positional = { "POD", "CID" },
+             options = { { "--json", help = "print JSON" } }, summary = "Show a container." },
+  kill = { usage = "vc container kill POD CID [SIGNAL]", positional = { "POD", "CID" },
+           optional = { "SIGNAL" }, summary = "Send a signal (name or number, default TERM)." },
+  exec = { usage = "vc container exec POD CID -- ARGV...", positional = { "POD", "CID" },
+           rest = "ARGV", rest_required = true,
+           summary = "Run a process in a running container; exits with its exit code." },
+  wait = { usage = "vc container wait POD CID", positional = { "POD", "CID" },
+           summary = "Wait for a container's process to exit; exits with its exit code." },
+}
+
+local ORDER = { "create", "start", "stop", "kill", "exec", "wait", "delete", "status" }
+
+local function help()
+  local lines = { "usage: vc container COMMAND [ARGS...]", "", "commands:" }
+  for _, name in ipairs(ORDER) do
+    lines[#lines + 1] = string.format("  %-8s %s", name, SPECS[name].summary)
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+local function container(o)
+  local p = cli.check(pod.fetch(o.pod))
+  return cli.check(p:container(o.cid))
+end
+
+local ACTIONS = {}
+
+function ACTIONS.create(o)
+  if not o.rootfs then args.usage_error("missing --rootfs DIR (usage: %s)", SPECS.create.usage) end
+  local p = cli.check(pod.fetch(o.pod))
+  local c = cli.check(p:add_container {
+    id = o.id or require("vc.core.uuid").generate(),
+    rootfs = o.rootfs, argv = o.rest, env = o.env, cwd = o.cwd, user = o.user,
+  })
+  io.stdout:write(c.id, "\n")
+  return 0
+end
+
+for _, name in ipairs { "start", "stop", "delete" } do
+  ACTIONS[name] = function(o)
+    local c = container(o)
+    cli.check(c[name](c))
+    return 0
+  end
+end
+
+function ACTIONS.kill(o)
+  cli.check(container(o):kill(o.signal or "TERM"))
+  return 0
+end
+
+function ACTIONS.exec(o)
+  return cli.check(container(o):exec(o.rest, { output = "inherit" }))
+end
+
+function ACTIONS.wait(o)
+  local code = cli.check(container(o):wait())
+  io.stdout:write(tostring(code), "\n")
+  return code
+end
+
+function ACTIONS.status(o)
+  local s = cli.check(container(o):status())
+  if o.json then
+    format.json(io.stdout, s)
+  else
+    format.table(io.stdout, { "CONTAINER ID", "POD ID", "STATE", "EXIT CODE" },
+                 { { s.id, s.pod, s.state, s.exit_code or "-" } })
+  end
+  return 0
+end
+
+function M.main(argv, first)
+  local name = argv[first]
+  if name == "-h" or name == "--help" then
+    io.stdout:write(help())
+    return 0
+  end
+  if name == nil then args.usage_error("missing container command (try 'vc container --help')") end
+  local spec = SPECS[name]
+  if not spec then
+    args.usage_error("unknown container command %q (try 'vc container --help')", name)
+  end
+  return ACTIONS[name](args.parse(spec, argv, first + 1))
+end
+
+return M

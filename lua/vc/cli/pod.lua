@@ -1,0 +1,160 @@
+--- vc pod ...: the pod commands.
+local args = require "vc.cli.args"
+local cli = require "vc.cli"
+local config = require "vc.config"
+local format = require "vc.cli.format"
+local pod = require "vc.pod"
+local storage = require "vc.core.storage"
+
+local M = {}
+
+local CREATE_OPTIONS = {
+  { "--id", arg = "ID", help = "the pod's ID (default: a new UUID)" },
+  { "--hypervisor", arg = "NAME", help = "the backend (default qemu)" },
+  { "--cpus", arg = "N", help = "vCPUs" },
+  { "--memory", arg = "MIB", help = "guest memory in MiB" },
+  { "--volume", arg = "TAG:HOSTPATH[:ro]", many = true, help = "share a host folder" },
+  { "--config", arg = "FILE",
+    help = "a pod config, .lua or .json; options override it" },
+}
+
+local SPECS = {
+  create = { usage = "vc pod create [OPTIONS]", options = CREATE_OPTIONS,
+             summary = "Create a pod: store it, boot its VM, create its containers." },
+  run = { usage = "vc pod run [OPTIONS]", options = CREATE_OPTIONS,
+          summary = "Create a pod and start it." },
+  start = { usage = "vc pod start ID", positional = { "ID" },
+            summary = "Start a pod's containers." },
+  stop = { usage = "vc pod stop ID", positional = { "ID" },
+           summary = "Stop a pod's containers and its VM." },
+  pause = { usage = "vc pod pause ID", positional = { "ID" }, summary = "Freeze a running pod." },
+  resume = { usage = "vc pod resume ID", positional = { "ID" }, summary = "Thaw a paused pod." },
+  delete = { usage = "vc pod delete [--force] ID", positional = { "ID" },
+             options = { { "--force", help = "stop a running pod first; ignore backend errors" } },
+             summary = "Delete a pod: its VM and all its records." },
+  status = { usage = "vc pod status [--json] ID", positional = { "ID" },
+             options = { { "--json", help = "print JSON" } },
+             summary = "Show a pod and its containers." },
+  list = { usage = "vc pod list [--json]", options = { { "--json", help = "print JSON" } },
+           summary = "List every pod (never waits for a busy pod)." },
+}
+
+local ORDER = { "create", "run", "start", "stop", "pause", "resume", "delete", "status", "list" }
+
+local function help()
+  local lines = { "usage: vc pod COMMAND [ARGS...]", "", "commands:" }
+  for _, name in ipairs(ORDER) do
+    lines[#lines + 1] = string.format("  %-8s %s", name, SPECS[name].summary)
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+local function parse_volume(s)
+  local tag, path, mode = s:match("^([^:]+):([^:]+):?(.*)$")
+  if not tag or (mode ~= "" and mode ~= "ro" and mode ~= "rw") then
+    args.usage_error("--volume %q: expected TAG:HOSTPATH[:ro]", s)
+  end
+  return { tag = tag, host_path = cli.check(storage.abspath(path)), read_only = mode == "ro" }
+end
+
+local function number(s)
+  return math.tointeger(tonumber(s)) or s
+end
+
+-- The config from --config with the options laid over it.
+local function build_config(o)
+  local cfg = {}
+  if o.config then
+    cfg = cli.check(config.load_file(o.config))
+  end
+  if o.id then cfg.id = o.id end
+  if o.hypervisor then cfg.hypervisor = o.hypervisor end
+  if o.cpus or o.memory then
+    cfg.vm = type(cfg.vm) == "table" and cfg.vm or {}
+    if o.cpus then cfg.vm.cpus = number(o.cpus) end
+    if o.memory then cfg.vm.memory_mib = number(o.memory) end
+  end
+  if #o.volume > 0 then
+    cfg.volumes = type(cfg.volumes) == "table" and cfg.volumes or {}
+    for _, v in ipairs(o.volume) do table.insert(cfg.volumes, parse_volume(v)) end
+  end
+  return cfg
+end
+
+local function fetch(id)
+  return cli.check(pod.fetch(id))
+end
+
+local function print_status(s, o)
+  if o.json then
+    format.json(io.stdout, s, { "containers" })
+    return
+  end
+  format.table(io.stdout, { "POD ID", "STATE", "HYPERVISOR", "ACCEL", "CONTAINERS", "CREATED" },
+               { { s.id, s.state, s.hypervisor, s.accel or "-", #s.containers, s.created or "-" } })
+  if #s.containers > 0 then
+    io.stdout:write("\n")
+    local rows = {}
+    for _, c in ipairs(s.containers) do
+      rows[#rows + 1] = { c.id, c.state, c.exit_code or "-" }
+    end
+    format.table(io.stdout, { "CONTAINER ID", "STATE", "EXIT CODE" }, rows)
+  end
+end
+
+local ACTIONS = {}
+
+function ACTIONS.create(o)
+  local p = cli.check(pod.create(build_config(o)))
+  io.stdout:write(p.id, "\n")
+end
+
+function ACTIONS.run(o)
+  local p = cli.check(pod.run(build_config(o)))
+  io.stdout:write(p.id, "\n")
+end
+
+for _, name in ipairs { "start", "stop", "pause", "resume" } do
+  ACTIONS[name] = function(o)
+    local p = fetch(o.id)
+    cli.check(p[name](p))
+  end
+end
+
+function ACTIONS.delete(o)
+  local p = fetch(o.id)
+  cli.check(p:delete { force = o.force })
+end
+
+function ACTIONS.status(o)
+  print_status(cli.check(fetch(o.id):status()), o)
+end
+
+function ACTIONS.list(o)
+  local rows, all = {}, {}
+  for _, p in ipairs(pod.list()) do
+    local s = p:status() or { id = p.id, state = "unknown", hypervisor = "?", containers = {} }
+    all[#all + 1] = s
+    rows[#rows + 1] = { s.id, s.state, s.hypervisor, #s.containers, s.created or "-" }
+  end
+  if o.json then
+    format.json_list(io.stdout, all, { "containers" })
+  else
+    format.table(io.stdout, { "POD ID", "STATE", "HYPERVISOR", "CONTAINERS", "CREATED" }, rows)
+  end
+end
+
+function M.main(argv, first)
+  local name = argv[first]
+  if name == "-h" or name == "--help" then
+    io.stdout:write(help())
+    return 0
+  end
+  if name == nil then args.usage_error("missing pod command (try 'vc pod --help')") end
+  local spec = SPECS[name]
+  if not spec then args.usage_error("unknown pod command %q (try 'vc pod --help')", name) end
+  ACTIONS[name](args.parse(spec, argv, first + 1))
+  return 0
+end
+
+return M

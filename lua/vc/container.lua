@@ -1,0 +1,225 @@
+--- Containers of a pod: add, start, stop, kill, exec, wait, delete,
+-- status. Like pods, a container object is only a name; every operation
+-- re-reads the records under the pod's lock.
+local agentlib = require "vc.core.agent"
+local config = require "vc.config"
+local failure = require "vc.failure"
+local log = require "vc.log"
+local podlib = require "vc.pod"
+local runtime = require "vc.runtime"
+local sandbox = require "vc.sandbox"
+local state = require "vc.core.state"
+local storage = require "vc.core.storage"
+local store = require "vc.store"
+
+local internal = podlib.internal
+
+local M = {}
+
+local Container = {}
+Container.__index = Container
+
+function M.new(pod, cid)
+  return setmetatable({ pod = pod, id = cid }, Container)
+end
+
+function Container:__tostring()
+  local s = self:status()
+  if not s then return "container " .. self.id .. " (gone)" end
+  return string.format("container %s of pod %s [%s%s]", self.id, self.pod.id, s.state,
+                       s.exit_code and (", exit " .. s.exit_code) or "")
+end
+
+function M.fetch(pod, cid)
+  if type(cid) ~= "string" then
+    error("bad argument #1 to 'container' (string expected, got " .. type(cid) .. ")", 3)
+  end
+  local ok, msg = storage.valid_id(cid, "container")
+  if not ok then return nil, msg end
+  if not runtime.store():exists(pod.id, cid) then
+    return nil, string.format("pod %s: no container %s", pod.id, cid)
+  end
+  return M.new(pod, cid)
+end
+
+-- The pod must be running for its containers to be acted on; returns the
+-- agent and the container's record, synced with the agent.
+local function running_pod(st, cfg, cid, what)
+  local prec = store.read_opt(st, cfg.id, nil, "state")
+  local live = internal.live_state(st, cfg, prec)
+  if live ~= "running" then
+    failure.raise("container %s: cannot %s while pod %s is %s", cid, what, cfg.id, live)
+  end
+  local agent = sandbox.agent(cfg, sandbox.hypervisor(st, cfg))
+  local rec = store.must_read(st, cfg.id, cid, "state")
+  return agent, internal.sync_container(st, cfg.id, agent, cid, rec)
+end
+
+local function pod_vm_up(st, cfg)
+  local live = internal.live_state(st, cfg, store.read_opt(st, cfg.id, nil, "state"))
+  return live == "ready" or live == "running"
+end
+
+function M.add(pod, ccfg)
+  if type(ccfg) ~= "table" then
+    error("bad argument #1 to 'add_container' (table expected, got " .. type(ccfg) .. ")", 3)
+  end
+  return failure.catch(internal.locked, pod.id, "exclusive", function(st, cfg)
+    local norm = failure.check(config.container(ccfg))
+    norm.rootfs = failure.check(storage.abspath(norm.rootfs))
+    if st:exists(pod.id, norm.id) then
+      failure.raise("pod %s: container %s already exists", pod.id, norm.id)
+    end
+    failure.check(st:create_container(pod.id, norm.id))
+    local ok, err = pcall(function()
+      store.write(st, pod.id, norm.id, "config", norm)
+      if pod_vm_up(st, cfg) then
+        local agent = sandbox.agent(cfg, sandbox.hypervisor(st, cfg))
+        failure.check(agent:create_container(sandbox.container_spec(norm)))
+      end
+      internal.set_container_state(st, pod.id, norm.id, { state = "ready" })
+    end)
+    if not ok then
+      st:delete_container(pod.id, norm.id)
+      error(err, 0)
+    end
+    log.info("container created", { pod = pod.id, container = norm.id })
+    return M.new(pod, norm.id)
+  end)
+end
+
+function Container:start()
+  return failure.catch(internal.locked, self.pod.id, "exclusive", function(st, cfg)
+    local agent, rec = running_pod(st, cfg, self.id, "start")
+    failure.check(state.check("container", self.id, rec.state, "running"))
+    if rec.state == "stopped" then
+      -- A finished process cannot be restarted in place: make it anew.
+      failure.check(agent:remove_container(self.id))
+      local ccfg = internal.container_config(st, cfg.id, self.id)
+      failure.check(agent:create_container(sandbox.container_spec(ccfg)))
+    end
+    failure.check(agent:start_container(self.id))
+    rec = { state = "running", started = os.date("!%Y-%m-%dT%H:%M:%SZ") }
+    internal.set_container_state(st, cfg.id, self.id, rec)
+    internal.sync_container(st, cfg.id, agent, self.id, rec)
+    return true
+  end)
+end
+
+function Container:stop()
+  return failure.catch(internal.locked, self.pod.id, "exclusive", function(st, cfg)
+    local agent, rec = running_pod(st, cfg, self.id, "stop")
+    failure.check(state.check("container", self.id, rec.state, "stopped"))
+    local ccfg = internal.container_config(st, cfg.id, self.id)
+    failure.check(agent:stop_container(self.id, ccfg.stop_timeout or 10))
+    local s = agent:status(self.id)
+    rec.state, rec.exit_code = "stopped", s and s.exit_code
+    internal.set_container_state(st, cfg.id, self.id, rec)
+    return true
+  end)
+end
+
+--- Send a signal, by name ("TERM", "SIGKILL") or number (default TERM).
+function Container:kill(sig)
+  local signum, serr = agentlib.signum(tostring(sig or "TERM"))
+  if not signum then return nil, serr end
+  return failure.catch(internal.locked, self.pod.id, "exclusive", function(st, cfg)
+    local agent, rec = running_pod(st, cfg, self.id, "signal")
+    if rec.state ~= "running" then
+      failure.raise("container %s: cannot signal while %s", self.id, rec.state)
+    end
+    failure.check(agent:signal(self.id, signum))
+    internal.sync_container(st, cfg.id, agent, self.id, rec)
+    return true
+  end)
+end
+
+-- The agent of a running container, checked under a shared lock that is
+-- released before the caller's long wait or exec.
+local function agent_for(self, what)
+  return internal.locked(self.pod.id, "shared", function(st, cfg)
+    local prec = store.read_opt(st, cfg.id, nil, "state")
+    local live = internal.live_state(st, cfg, prec)
+    if live ~= "running" then
+      failure.raise("container %s: cannot %s while pod %s is %s", self.id, what, cfg.id, live)
+    end
+    local rec = store.must_read(st, cfg.id, self.id, "state")
+    return sandbox.agent(cfg, sandbox.hypervisor(st, cfg)), rec
+  end)
+end
+
+--- Run argv in the running container. opts.output = "capture" (default:
+-- returns code, stdout, stderr) or "inherit" (to this process's stdout and
+-- stderr; returns code). opts.env, opts.cwd, opts.user as in a config.
+function Container:exec(argv, opts)
+  if type(argv) ~= "table" then
+    error("bad argument #1 to 'exec' (table expected, got " .. type(argv) .. ")", 2)
+  end
+  opts = opts or {}
+  return failure.catch(function()
+    local norm = failure.check(config.container({
+      id = self.id, rootfs = "/", argv = argv, env = opts.env, cwd = opts.cwd, user = opts.user,
+    }, "exec"))
+    local agent, rec = agent_for(self, "exec")
+    if rec.state ~= "running" then
+      failure.raise("container %s: cannot exec while %s", self.id, rec.state)
+    end
+    local proc = { argv = norm.argv, env = norm.env, cwd = norm.cwd, user = norm.user }
+    return failure.check(agent:exec(self.id, proc, opts.output or "capture"))
+  end)
+end
+
+--- Wait for the container's process to exit; returns its exit code.
+-- timeout in seconds (default: forever).
+function Container:wait(timeout)
+  return failure.catch(function()
+    local agent, rec = agent_for(self, "wait")
+    if rec.state == "stopped" then return rec.exit_code end
+    local code = failure.check(agent:wait(self.id, timeout or -1))
+    internal.locked(self.pod.id, "exclusive", function(st, cfg)
+      local cur = store.must_read(st, cfg.id, self.id, "state")
+      internal.sync_container(st, cfg.id, agent, self.id, cur)
+    end)
+    return code
+  end)
+end
+
+function Container:delete()
+  return failure.catch(internal.locked, self.pod.id, "exclusive", function(st, cfg)
+    local rec = store.read_opt(st, cfg.id, self.id, "state") or { state = "ready" }
+    local up = pod_vm_up(st, cfg)
+    local agent
+    if up then
+      agent = sandbox.agent(cfg, sandbox.hypervisor(st, cfg))
+      rec = internal.sync_container(st, cfg.id, agent, self.id, rec)
+    elseif rec.state == "running" then
+      rec.state = "stopped"
+    end
+    failure.check(state.can_delete("container", self.id, rec.state))
+    if agent then failure.check(agent:remove_container(self.id)) end
+    failure.check(st:delete_container(cfg.id, self.id))
+    return true
+  end)
+end
+
+--- { id, pod, state, exit_code, argv } or nil and a message.
+function Container:status()
+  local ps, err = self.pod:status()
+  if not ps then return nil, err end
+  for _, c in ipairs(ps.containers) do
+    if c.id == self.id then
+      c.pod = self.pod.id
+      return c
+    end
+  end
+  return nil, string.format("pod %s: no container %s", self.pod.id, self.id)
+end
+
+function Container:state()
+  local s, err = self:status()
+  if not s then return nil, err end
+  return s.state
+end
+
+M.Container = Container
+return M

@@ -1,0 +1,84 @@
+-- Shared helpers for the specs: the binary under test, temporary roots,
+-- and running commands with their output and exit code captured.
+local M = {}
+
+local function cwd()
+  local p = assert(io.popen("pwd"))
+  local dir = p:read("l")
+  p:close()
+  return dir
+end
+
+M.project = cwd()
+-- VC_BIN is set by scripts/run-tests to the build being tested (normal or
+-- sanitized); specs that run vc as a user would use this binary.
+M.bin = os.getenv("VC_BIN") or (M.project .. "/build/vc")
+
+function M.quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+function M.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local data = f:read("a")
+  f:close()
+  return data
+end
+
+function M.write_file(path, data)
+  local f = assert(io.open(path, "wb"))
+  assert(f:write(data))
+  assert(f:close())
+end
+
+function M.tmpdir()
+  local p = assert(io.popen("mktemp -d /tmp/vc-spec.XXXXXX"))
+  local dir = p:read("l")
+  p:close()
+  return dir
+end
+
+function M.rmtree(dir)
+  assert(dir:match("^/tmp/vc%-spec%."), "refusing to remove " .. dir)
+  os.execute("rm -rf " .. M.quote(dir))
+end
+
+-- Run a shell command; returns { code=, stdout=, stderr= }.
+function M.sh(cmd, stdin)
+  local dir = M.tmpdir()
+  local inp = dir .. "/in"
+  M.write_file(inp, stdin or "")
+  local full = string.format("(%s) <%s >%s/out 2>%s/err", cmd, M.quote(inp),
+                             M.quote(dir), M.quote(dir))
+  local ok, how, code = os.execute(full)
+  local r = {
+    code = ok and 0 or (how == "exit" and code or 128 + code),
+    stdout = M.read_file(dir .. "/out") or "",
+    stderr = M.read_file(dir .. "/err") or "",
+  }
+  M.rmtree(dir)
+  return r
+end
+
+-- Run build/vc with arguments (a list, each quoted) under a given root.
+function M.vc(root, args, stdin)
+  local parts = { M.quote(M.bin) }
+  if root then
+    parts[#parts + 1] = "--root " .. M.quote(root)
+  end
+  for _, a in ipairs(args) do parts[#parts + 1] = M.quote(a) end
+  return M.sh(table.concat(parts, " "), stdin)
+end
+
+-- Every file below dir with its content, for "store unchanged" checks.
+function M.snapshot(dir)
+  local p = assert(io.popen("cd " .. M.quote(dir) ..
+    " && find . -print0 | sort -z | xargs -0 -r stat -c '%n %F %a %s'" ..
+    " && find . -type f -print0 | sort -z | xargs -0 -r sha256sum"))
+  local out = p:read("a")
+  p:close()
+  return out
+end
+
+return M

@@ -1,0 +1,59 @@
+/* hypervisor.h - the interface every VM (or sandbox) backend implements.
+ *
+ * A backend only runs the sandbox that the agent lives in; it knows nothing
+ * of containers.  Its runtime facts (vc_hv_info_t) are returned to the Lua
+ * layer, which persists them in hypervisor.json and hands them back when a
+ * later vc process reopens the pod.  Backends: hv_<name>.c. */
+#ifndef VC_HYPERVISOR_H
+#define VC_HYPERVISOR_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "error.h"
+#include "spec.h"
+
+typedef enum vc_vm_state {
+  VC_VM_NONE,       /* created, never started (or destroyed) */
+  VC_VM_RUNNING,
+  VC_VM_PAUSED,
+  VC_VM_STOPPED,    /* was started, is gone now */
+} vc_vm_state_t;
+
+typedef struct vc_hv_info {
+  pid_t pid;                     /* VMM or sandbox process, 0 when none */
+  unsigned long long start_time; /* its start time (/proc/PID/stat field 22),
+                                    so a reused pid is never taken for it */
+  char accel[16];                /* "kvm", "tcg", "none" */
+  char agent[512];               /* agent address, "scheme:rest" */
+} vc_hv_info_t;
+
+typedef struct vc_hv vc_hv_t;
+
+struct vc_hv_ops {
+  const char *name;
+  /* Check the spec and prepare what start needs; starts nothing. */
+  int (*create)(vc_hv_t *hv, vc_err_t *err);
+  /* Launch the sandbox so that it outlives this process; fill hv->info. */
+  int (*start)(vc_hv_t *hv, vc_err_t *err);
+  /* Power the sandbox off, forcibly after timeout_s. */
+  int (*stop)(vc_hv_t *hv, double timeout_s, vc_err_t *err);
+  int (*pause)(vc_hv_t *hv, vc_err_t *err);
+  int (*resume)(vc_hv_t *hv, vc_err_t *err);
+  int (*status)(vc_hv_t *hv, vc_vm_state_t *state, vc_err_t *err);
+  /* Release everything create and start made; stops a running sandbox. */
+  int (*destroy)(vc_hv_t *hv, vc_err_t *err);
+};
+
+struct vc_hv {
+  const struct vc_hv_ops *ops;
+  vc_vm_spec_t spec;
+  vc_hv_info_t info;
+};
+
+/* The backend called name, or NULL. */
+const struct vc_hv_ops *vc_hv_find(const char *name);
+
+extern const struct vc_hv_ops vc_hv_mock_ops;
+
+#endif

@@ -1,0 +1,59 @@
+/* spec.c - releasing and querying the backend descriptions of spec.h. */
+#include "spec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void vc_strv_free(char **v) {
+  if (v == NULL)
+    return;
+  for (char **p = v; *p != NULL; p++)
+    free(*p);
+  free(v);
+}
+
+static void kv_free(struct vc_kv *kv, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free(kv[i].key);
+    free(kv[i].value);
+  }
+  free(kv);
+}
+
+void vc_process_free(vc_process_t *p) {
+  vc_strv_free(p->argv);
+  vc_strv_free(p->env);
+  free(p->cwd);
+  free(p->user);
+  memset(p, 0, sizeof *p);
+}
+
+void vc_container_spec_free(vc_container_spec_t *c) {
+  free(c->id);
+  free(c->rootfs);
+  vc_process_free(&c->process);
+  kv_free(c->annotations, c->n_annotations);
+  memset(c, 0, sizeof *c);
+}
+
+void vc_vm_spec_free(vc_vm_spec_t *vm) {
+  free(vm->pod_id);
+  free(vm->run_dir);
+  free(vm->kernel);
+  free(vm->initrd);
+  free(vm->kernel_params);
+  for (size_t i = 0; i < vm->n_volumes; i++) {
+    free(vm->volumes[i].tag);
+    free(vm->volumes[i].host_path);
+  }
+  free(vm->volumes);
+  kv_free(vm->annotations, vm->n_annotations);
+  memset(vm, 0, sizeof *vm);
+}
+
+const char *vc_kv_get(const struct vc_kv *kv, size_t n, const char *key) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(kv[i].key, key) == 0)
+      return kv[i].value;
+  return NULL;
+}

@@ -1,0 +1,60 @@
+/* spec.h - plain C descriptions handed to the backends: a pod's VM and a
+ * container (its process, rootfs, annotations).  The Lua layer validates
+ * configs; lspec.c copies them into these structs; backends only read them.
+ * All strings and arrays are owned by the struct and released by the
+ * matching *_free function, which also accepts a zeroed struct. */
+#ifndef VC_SPEC_H
+#define VC_SPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct vc_kv {
+  char *key;
+  char *value;
+};
+
+struct vc_volume {
+  char *tag;
+  char *host_path;
+  bool read_only;
+};
+
+typedef struct vc_process {
+  char **argv;          /* NULL-terminated, argv[0] set */
+  char **env;           /* NULL-terminated "K=V" strings */
+  char *cwd;            /* absolute path */
+  char *user;           /* "uid[:gid]" or "name[:group]"; NULL: root */
+} vc_process_t;
+
+typedef struct vc_container_spec {
+  char *id;
+  char *rootfs;
+  vc_process_t process;
+  struct vc_kv *annotations;
+  size_t n_annotations;
+} vc_container_spec_t;
+
+typedef struct vc_vm_spec {
+  char *pod_id;
+  char *run_dir;        /* ROOT/run/pods/POD: sockets, console, backend files */
+  unsigned cpus;
+  unsigned memory_mib;
+  char *kernel;         /* NULL: the backend's default */
+  char *initrd;
+  char *kernel_params;
+  struct vc_volume *volumes;
+  size_t n_volumes;
+  struct vc_kv *annotations;
+  size_t n_annotations;
+} vc_vm_spec_t;
+
+void vc_strv_free(char **v);
+void vc_process_free(vc_process_t *p);
+void vc_container_spec_free(vc_container_spec_t *c);
+void vc_vm_spec_free(vc_vm_spec_t *vm);
+
+/* The value of an annotation, or NULL. */
+const char *vc_kv_get(const struct vc_kv *kv, size_t n, const char *key);
+
+#endif
