@@ -24,9 +24,15 @@ SRCS := $(wildcard src/*.c)
 OBJS := $(SRCS:src/%.c=build/obj/%.o)
 SAN_OBJS := $(SRCS:src/%.c=build/asan/obj/%.o)
 
-.PHONY: all asan rootfs test lint spec install uninstall clean demo
+# The agent: a static program (the guest has no libc), from src/agentd/
+# and the protocol code it shares with the host.
+AGENT_SRCS := $(wildcard src/agentd/*.c) src/json.c src/proto.c src/error.c
+AGENT_OBJS := $(AGENT_SRCS:src/%.c=build/agent-obj/%.o)
+AGENT_SAN_OBJS := $(AGENT_SRCS:src/%.c=build/asan/agent-obj/%.o)
 
-all: build/vc
+.PHONY: all asan rootfs test lint spec install uninstall clean demo fuzz bench
+
+all: build/vc build/vc-agent
 
 build/vc: $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -35,7 +41,23 @@ build/obj/%.o: src/%.c
 	@mkdir -p $(@D)
 	$(CC) $(VC_CFLAGS) $(CFLAGS) -c -o $@ $<
 
-asan: build/vc-asan
+build/vc-agent: $(AGENT_OBJS)
+	$(CC) -static $(CFLAGS) $(LDFLAGS) -o $@ $^
+
+build/agent-obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(VC_CFLAGS) -Isrc $(CFLAGS) -c -o $@ $<
+
+# The sanitized agent is dynamic: the sanitizers do not link statically.
+# build/vc-asan runs it (a program's sibling with the same suffix).
+build/vc-agent-asan: $(AGENT_SAN_OBJS)
+	$(CC) $(SAN) -g $(LDFLAGS) -o $@ $^
+
+build/asan/agent-obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(VC_CFLAGS) -Isrc $(SAN) -O1 -g -c -o $@ $<
+
+asan: build/vc-asan build/vc-agent-asan
 
 build/vc-asan: $(SAN_OBJS)
 	$(CC) $(SAN) -g $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -44,7 +66,7 @@ build/asan/obj/%.o: src/%.c
 	@mkdir -p $(@D)
 	$(CC) $(VC_CFLAGS) $(SAN) -O1 -g -c -o $@ $<
 
--include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(AGENT_OBJS:.o=.d) $(AGENT_SAN_OBJS:.o=.d)
 
 # A busybox root file system for examples and tests.
 rootfs: build/rootfs/bin/busybox
@@ -52,11 +74,31 @@ rootfs: build/rootfs/bin/busybox
 build/rootfs/bin/busybox: scripts/mkrootfs
 	scripts/mkrootfs build/rootfs
 
+# libFuzzer targets (clang): make fuzz [FUZZ_SECONDS=60]
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(patsubst fuzz/%.c,build/fuzz/%,$(wildcard fuzz/*.c))
+FUZZ_SRCS := src/json.c src/proto.c src/error.c
+
+build/fuzz/%: fuzz/%.c $(FUZZ_SRCS) $(wildcard src/*.h)
+	@mkdir -p $(@D)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc \
+	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  -o $@ $< $(FUZZ_SRCS)
+
+fuzz: $(FUZZ_TARGETS)
+	@for t in $(FUZZ_TARGETS); do \
+	  name=$$(basename $$t); mkdir -p build/fuzz/corpus-$$name; \
+	  echo "== fuzz $$name for $(FUZZ_SECONDS)s"; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	    -artifact_prefix=build/fuzz/$$name- \
+	    build/fuzz/corpus-$$name fuzz/corpus/$$name || exit 1; \
+	done
+
 lint:
 	luacheck -q $(wildcard lua spec policies examples bench)
 
 # Runs everything and ends with the line "N passed, N failed".
-test: build/vc build/vc-asan rootfs
+test: all asan rootfs
 	scripts/run-tests
 
 # One spec run with the normal build: make spec [SPEC=spec/x_spec.lua]
@@ -66,13 +108,19 @@ spec: build/vc
 demo: build/vc
 	build/vc run examples/hello.lua
 
-install: build/vc
+# The benchmarks against crun; rewrites the table in docs/PERFORMANCE.md.
+bench: all rootfs
+	bench/run
+
+install: build/vc build/vc-agent
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/vc
 	install -m 0755 build/vc $(DESTDIR)$(PREFIX)/bin/vc
+	install -m 0755 build/vc-agent $(DESTDIR)$(PREFIX)/bin/vc-agent
 	cp -R lua policies examples $(DESTDIR)$(PREFIX)/share/vc/
 
 uninstall:
-	rm -rf $(DESTDIR)$(PREFIX)/bin/vc $(DESTDIR)$(PREFIX)/share/vc
+	rm -rf $(DESTDIR)$(PREFIX)/bin/vc $(DESTDIR)$(PREFIX)/bin/vc-agent \
+	       $(DESTDIR)$(PREFIX)/share/vc
 
 clean:
 	rm -rf build

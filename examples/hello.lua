@@ -1,17 +1,17 @@
--- hello.lua: the smallest pod: one container that says hello.
+-- hello.lua: the smallest pod: one busybox container that says hello.
 --
 --   vc run examples/hello.lua [HYPERVISOR]
 --
--- The default backend is "mock" until the qemu backend lands: it boots no
--- VM and runs no process, it only walks the pod through its lifecycle.
+-- HYPERVISOR defaults to "namespace" (the container runs for real, in
+-- namespaces and cgroups on this host) until the qemu backend lands;
+-- "mock" walks the pod through its lifecycle without running anything.
 local vc = require "vc"
 
-local backend = arg[1] or "mock"
+local backend = arg[1] or "namespace"
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 
 if backend == "mock" then
-  print("note: mock backend: no VM is booted and no process runs;"
-        .. " the pod only goes through its lifecycle")
+  print("note: mock backend: no sandbox is started and no process runs")
 end
 
 local pod = assert(vc.pod.run {
@@ -20,7 +20,7 @@ local pod = assert(vc.pod.run {
     {
       id = "hello",
       rootfs = here .. "/../build/rootfs",
-      argv = { "/bin/echo", "hello from vc" },
+      argv = { "/bin/sh", "-c", "echo hello from $(hostname), pid $$, in $(uname -s)" },
       -- the mock's stand-in for the process exiting by itself
       annotations = backend == "mock" and { ["vc.mock.exit_code"] = "0" } or nil,
     },
@@ -30,6 +30,8 @@ print(pod)
 
 local hello = assert(pod:container("hello"))
 local code = assert(hello:wait(60))
+local out = assert(hello:logs())
+io.write(out)
 print("container hello exited with code " .. code)
 
 assert(pod:stop())

@@ -36,6 +36,20 @@ local function c2(f)
 end
 
 local bad = {
+  -- mounts, resources, stop_timeout
+  { c1(function(t) t.mounts = { { volume = "nope", path = "/d" } } end),
+    'containers[1].mounts[1].volume: no pod volume "nope"' },
+  { c1(function(t) t.mounts = { { volume = "data", path = "d" } } end),
+    "containers[1].mounts[1].path: expected an absolute path" },
+  { c1(function(t)
+      t.mounts = { { volume = "data", path = "/d" }, { volume = "data", path = "/d" } }
+    end), "containers[1].mounts[2].path: duplicate mount path" },
+  { c1(function(t) t.resources = { memory_mib = 2 } end), "containers[1].resources.memory_mib" },
+  { c1(function(t) t.resources = { pids = 0 } end), "containers[1].resources.pids" },
+  { c1(function(t) t.resources = { cpu_quota_pct = 0 } end),
+    "containers[1].resources.cpu_quota_pct" },
+  { c1(function(t) t.resources = { swap = 1 } end), "containers[1].resources.swap: unknown key" },
+  { c1(function(t) t.stop_timeout = -1 end), "containers[1].stop_timeout" },
   -- unknown keys at each level
   { with(function(c) c.bogus = 1 end), "bogus: unknown key" },
   { with(function(c) c[1] = 1 end), "[1]: unknown key" },
@@ -179,7 +193,7 @@ describe("vc.config", function()
       assert.same({
         id = "c1", rootfs = "rootfs", argv = { "/bin/echo", "hi" },
         env = { "A=x=y", "HOME=/root", "PATH=/bin" }, cwd = "/", user = "1000",
-        annotations = {},
+        mounts = {}, resources = {}, annotations = {},
       }, out.containers[1])
       assert.same({ path = "/usr/bin/true", args = {}, env = { "Z=1" }, timeout = 30 },
                   out.hooks.prestart[1])
@@ -264,7 +278,7 @@ describe("vc.config", function()
       local out = assert(config.container({ id = "c", rootfs = "r", argv = { "x" },
                                             env = { K = "V" } }))
       assert.same({ id = "c", rootfs = "r", argv = { "x" }, env = { "K=V" }, cwd = "/",
-                    annotations = {} }, out)
+                    mounts = {}, resources = {}, annotations = {} }, out)
     end)
 
     it("raises on misuse", function()

@@ -30,8 +30,22 @@
 
 static const struct vc_agent_ops *const impls[] = {
     &vc_agent_mock_ops,
+    &vc_agent_unix_ops,
     NULL,
 };
+
+void vc_proc_list_free(vc_proc_list_t *l) {
+  for (size_t i = 0; i < l->n; i++)
+    free(l->v[i].cmd);
+  free(l->v);
+  memset(l, 0, sizeof *l);
+}
+
+void vc_output_free(vc_output_t *o) {
+  free(o->out);
+  free(o->err);
+  memset(o, 0, sizeof *o);
+}
 
 const struct vc_agent_ops *vc_agent_find(const char *address) {
   const char *colon = strchr(address, ':');
@@ -114,6 +128,7 @@ static int l_open(lua_State *L) {
   const char *address = luaL_checkstring(L, 1);
   if (!lua_isnoneornil(L, 2))
     luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2); /* the handle goes to 3, whether opts was given or not */
   const struct vc_agent_ops *ops = vc_agent_find(address);
   if (ops == NULL) {
     luaL_pushfail(L);
@@ -226,8 +241,9 @@ static int l_exec(lua_State *L) {
   static const char *const modes[] = {"capture", "inherit", NULL};
   vc_agent_t *a = checkagent(L);
   const char *cid = luaL_checkstring(L, 2);
-  vc_process_t *p = vc_lua_process_box(L, 3);
+  luaL_checktype(L, 3, LUA_TTABLE);
   int inherit = luaL_checkoption(L, 4, "capture", modes) == 1;
+  vc_process_t *p = vc_lua_process_box(L, 3);
   vc_err_t err = {0};
   int code = -1;
   if (inherit) {
@@ -285,6 +301,97 @@ static int l_status(lua_State *L) {
   return 1;
 }
 
+static int l_list_processes(lua_State *L) {
+  vc_agent_t *a = checkagent(L);
+  const char *cid = luaL_checkstring(L, 2);
+  vc_err_t err = {0};
+  vc_proc_list_t list = {0};
+  if (a->ops->list_processes(a, cid, &list, &err) < 0)
+    return vc_pushfail(L, &err);
+  /* Copy into Lua-owned strings before anything can raise. */
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (size_t i = 0; i < list.n; i++) {
+    char pid[24];
+    luaL_addlstring(&b, pid, (size_t)snprintf(pid, sizeof pid, "%d", list.v[i].pid));
+    luaL_addchar(&b, '\0');
+    luaL_addstring(&b, list.v[i].cmd != NULL ? list.v[i].cmd : "");
+    luaL_addchar(&b, '\0');
+  }
+  size_t n = list.n;
+  vc_proc_list_free(&list);
+  luaL_pushresult(&b);
+  size_t len;
+  const char *p = lua_tolstring(L, -1, &len);
+  lua_createtable(L, (int)n, 0);
+  for (size_t i = 0; i < n; i++) {
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, strtol(p, NULL, 10));
+    lua_setfield(L, -2, "pid");
+    p += strlen(p) + 1;
+    lua_pushstring(L, p);
+    lua_setfield(L, -2, "cmd");
+    p += strlen(p) + 1;
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  return 1;
+}
+
+static int l_stats(lua_State *L) {
+  vc_agent_t *a = checkagent(L);
+  const char *cid = luaL_checkstring(L, 2);
+  vc_err_t err = {0};
+  vc_ctr_stats_t st = {0};
+  if (a->ops->stats(a, cid, &st, &err) < 0)
+    return vc_pushfail(L, &err);
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, (lua_Integer)st.cpu_ns);
+  lua_setfield(L, -2, "cpu_ns");
+  lua_pushinteger(L, (lua_Integer)st.memory_bytes);
+  lua_setfield(L, -2, "memory_bytes");
+  lua_pushinteger(L, (lua_Integer)st.memory_limit_bytes);
+  lua_setfield(L, -2, "memory_limit_bytes");
+  lua_pushinteger(L, (lua_Integer)st.pids);
+  lua_setfield(L, -2, "pids");
+  return 1;
+}
+
+/* a:read_output(cid) -> stdout, stderr, truncated */
+static int l_read_output(lua_State *L) {
+  vc_agent_t *a = checkagent(L);
+  const char *cid = luaL_checkstring(L, 2);
+  vc_err_t err = {0};
+  vc_output_t o = {0};
+  if (a->ops->read_output(a, cid, &o, &err) < 0)
+    return vc_pushfail(L, &err);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addlstring(&b, o.out != NULL ? o.out : "", o.out_len);
+  luaL_addlstring(&b, o.err != NULL ? o.err : "", o.err_len);
+  size_t out_len = o.out_len;
+  int truncated = o.truncated;
+  vc_output_free(&o);
+  luaL_pushresult(&b);
+  size_t len;
+  const char *all = lua_tolstring(L, -1, &len);
+  lua_pushlstring(L, all, out_len);
+  lua_pushlstring(L, all + out_len, len - out_len);
+  lua_pushboolean(L, truncated);
+  return 3;
+}
+
+static int l_ping(lua_State *L) {
+  vc_agent_t *a = checkagent(L);
+  vc_err_t err = {0};
+  return result(L, a->ops->ping(a, &err), &err);
+}
+
+static int l_shutdown(lua_State *L) {
+  vc_agent_t *a = checkagent(L);
+  vc_err_t err = {0};
+  return result(L, a->ops->shutdown(a, &err), &err);
+}
+
 static const struct {
   const char *name;
   int num;
@@ -331,9 +438,14 @@ static const luaL_Reg methods[] = {
     {"create_pod", l_create_pod},
     {"destroy_pod", l_destroy_pod},
     {"exec", l_exec},
+    {"list_processes", l_list_processes},
+    {"ping", l_ping},
+    {"read_output", l_read_output},
     {"remove_container", l_remove_container},
+    {"shutdown", l_shutdown},
     {"signal", l_signal},
     {"start_container", l_start_container},
+    {"stats", l_stats},
     {"status", l_status},
     {"stop_container", l_stop_container},
     {"wait", l_wait},

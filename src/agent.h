@@ -25,6 +25,32 @@ typedef struct vc_ctr_status {
   bool oom;             /* killed by the memory limit */
 } vc_ctr_status_t;
 
+/* The processes of a container, as the sandbox sees them. */
+typedef struct vc_proc_list {
+  size_t n;
+  struct vc_proc {
+    int pid;
+    char *cmd;
+  } *v;
+} vc_proc_list_t;
+
+typedef struct vc_ctr_stats {
+  unsigned long long cpu_ns;
+  unsigned long long memory_bytes;
+  unsigned long long memory_limit_bytes; /* 0: none */
+  unsigned long long pids;
+} vc_ctr_stats_t;
+
+/* What the agent kept of a process's output (the newest part). */
+typedef struct vc_output {
+  char *out, *err;
+  size_t out_len, err_len;
+  bool truncated;
+} vc_output_t;
+
+void vc_proc_list_free(vc_proc_list_t *l);
+void vc_output_free(vc_output_t *o);
+
 typedef struct vc_agent vc_agent_t;
 
 struct vc_agent_ops {
@@ -51,6 +77,15 @@ struct vc_agent_ops {
               int *exit_code, vc_err_t *err);
   int (*status)(vc_agent_t *a, const char *cid, vc_ctr_status_t *st,
                 vc_err_t *err);
+  int (*list_processes)(vc_agent_t *a, const char *cid, vc_proc_list_t *out,
+                        vc_err_t *err);
+  int (*stats)(vc_agent_t *a, const char *cid, vc_ctr_stats_t *out,
+               vc_err_t *err);
+  int (*read_output)(vc_agent_t *a, const char *cid, vc_output_t *out,
+                     vc_err_t *err);
+  int (*ping)(vc_agent_t *a, vc_err_t *err);
+  /* Ask the agent to end the sandbox (kill everything, exit/power off). */
+  int (*shutdown)(vc_agent_t *a, vc_err_t *err);
   /* Release the connection (not the containers). */
   void (*close)(vc_agent_t *a);
 };
@@ -68,5 +103,6 @@ struct vc_agent {
 const struct vc_agent_ops *vc_agent_find(const char *address);
 
 extern const struct vc_agent_ops vc_agent_mock_ops;
+extern const struct vc_agent_ops vc_agent_unix_ops;
 
 #endif

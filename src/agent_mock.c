@@ -261,6 +261,41 @@ static int mock_status(vc_agent_t *a, const char *cid, vc_ctr_status_t *st,
   return 0;
 }
 
+static int mock_list_processes(vc_agent_t *a, const char *cid,
+                               vc_proc_list_t *out, vc_err_t *err) {
+  struct world w;
+  if (lookup(a, &w, "agent.list_processes", cid, err) == NULL)
+    return -1;
+  out->n = 0; /* the mock runs no process */
+  return 0;
+}
+
+static int mock_stats(vc_agent_t *a, const char *cid, vc_ctr_stats_t *out,
+                      vc_err_t *err) {
+  struct world w;
+  if (lookup(a, &w, "agent.stats", cid, err) == NULL)
+    return -1;
+  memset(out, 0, sizeof *out);
+  return 0;
+}
+
+static int mock_read_output(vc_agent_t *a, const char *cid, vc_output_t *out,
+                            vc_err_t *err) {
+  struct world w;
+  if (lookup(a, &w, "agent.read_output", cid, err) == NULL)
+    return -1;
+  memset(out, 0, sizeof *out);
+  return 0;
+}
+
+static int mock_ping(vc_agent_t *a, vc_err_t *err) {
+  return check(a, "agent.ping", err);
+}
+
+static int mock_shutdown(vc_agent_t *a, vc_err_t *err) {
+  return mock_destroy_pod(a, err);
+}
+
 static void mock_close(vc_agent_t *a) {
   (void)a;
 }
@@ -278,5 +313,10 @@ const struct vc_agent_ops vc_agent_mock_ops = {
     .exec = mock_exec,
     .wait = mock_wait,
     .status = mock_status,
+    .list_processes = mock_list_processes,
+    .stats = mock_stats,
+    .read_output = mock_read_output,
+    .ping = mock_ping,
+    .shutdown = mock_shutdown,
     .close = mock_close,
 };

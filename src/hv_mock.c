@@ -87,6 +87,7 @@ static int mock_start(vc_hv_t *hv, vc_err_t *err) {
   hv->info.pid = 0;
   hv->info.start_time = 0;
   snprintf(hv->info.accel, sizeof hv->info.accel, "none");
+  snprintf(hv->info.share, sizeof hv->info.share, "bind");
   snprintf(hv->info.agent, sizeof hv->info.agent, "mock:%s",
            hv->spec.run_dir);
   return 0;

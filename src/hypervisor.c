@@ -23,6 +23,7 @@
 #define HV_MT "vc.hypervisor"
 
 static const struct vc_hv_ops *const backends[] = {
+    &vc_hv_namespace_ops,
     &vc_hv_mock_ops,
     NULL,
 };
@@ -83,7 +84,9 @@ static void read_info(lua_State *L, int t, vc_hv_info_t *info) {
   snprintf(info->accel, sizeof info->accel, "%s", luaL_optstring(L, -1, ""));
   lua_getfield(L, t, "agent");
   snprintf(info->agent, sizeof info->agent, "%s", luaL_optstring(L, -1, ""));
-  lua_pop(L, 4);
+  lua_getfield(L, t, "share");
+  snprintf(info->share, sizeof info->share, "%s", luaL_optstring(L, -1, ""));
+  lua_pop(L, 5);
 }
 
 static int l_open(lua_State *L) {
@@ -171,7 +174,7 @@ static int l_status(lua_State *L) {
 
 static int l_info(lua_State *L) {
   lhv_t *h = checkhv(L);
-  lua_createtable(L, 0, 5);
+  lua_createtable(L, 0, 6);
   lua_pushstring(L, h->hv.ops->name);
   lua_setfield(L, -2, "backend");
   lua_pushinteger(L, h->hv.info.pid);
@@ -182,6 +185,8 @@ static int l_info(lua_State *L) {
   lua_setfield(L, -2, "accel");
   lua_pushstring(L, h->hv.info.agent);
   lua_setfield(L, -2, "agent");
+  lua_pushstring(L, h->hv.info.share);
+  lua_setfield(L, -2, "share");
   return 1;
 }
 

@@ -25,6 +25,7 @@ typedef struct vc_hv_info {
   unsigned long long start_time; /* its start time (/proc/PID/stat field 22),
                                     so a reused pid is never taken for it */
   char accel[16];                /* "kvm", "tcg", "none" */
+  char share[8];                 /* how volumes reach the agent: "bind", "9p" */
   char agent[512];               /* agent address, "scheme:rest" */
 } vc_hv_info_t;
 
@@ -55,5 +56,6 @@ struct vc_hv {
 const struct vc_hv_ops *vc_hv_find(const char *name);
 
 extern const struct vc_hv_ops vc_hv_mock_ops;
+extern const struct vc_hv_ops vc_hv_namespace_ops;
 
 #endif

@@ -30,7 +30,7 @@ static unsigned optuint(lua_State *L, int t, const char *key, unsigned def) {
   if (type != LUA_TNIL) {
     int ok;
     v = lua_tointegerx(L, -1, &ok);
-    if (!ok || v < 0 || v > 1 << 20)
+    if (!ok || v < 0 || v > 1 << 24)
       luaL_error(L, "%s: expected a small non-negative integer", key);
   }
   lua_pop(L, 1);
@@ -131,6 +131,43 @@ static void dupvolumes(lua_State *L, int t, vc_vm_spec_t *vm) {
   lua_pop(L, 1);
 }
 
+static void dupmounts(lua_State *L, int t, vc_container_spec_t *c) {
+  int type = lua_getfield(L, t, "mounts");
+  lua_Integer n = type == LUA_TTABLE ? luaL_len(L, -1) : 0;
+  if (type != LUA_TNIL && type != LUA_TTABLE)
+    luaL_error(L, "mounts: expected a list");
+  c->mounts = calloc((size_t)n + 1, sizeof *c->mounts);
+  if (c->mounts == NULL)
+    oom(L);
+  int list = lua_gettop(L);
+  for (lua_Integer i = 1; i <= n; i++) {
+    if (lua_rawgeti(L, list, i) != LUA_TTABLE)
+      luaL_error(L, "mounts[%d]: expected a table", (int)i);
+    struct vc_mount *m = &c->mounts[c->n_mounts++];
+    m->volume = dupfield(L, -1, "volume");
+    m->path = dupfield(L, -1, "path");
+    lua_getfield(L, -1, "read_only");
+    m->read_only = lua_toboolean(L, -1);
+    lua_pop(L, 2);
+    if (m->volume == NULL || m->path == NULL)
+      luaL_error(L, "mounts[%d]: volume and path are required", (int)i);
+  }
+  lua_pop(L, 1);
+}
+
+static void readresources(lua_State *L, int t, struct vc_resources *r) {
+  int type = lua_getfield(L, t, "resources");
+  if (type == LUA_TTABLE) {
+    int res = lua_gettop(L);
+    r->memory_mib = optuint(L, res, "memory_mib", 0);
+    r->pids = optuint(L, res, "pids", 0);
+    r->cpu_quota_pct = optuint(L, res, "cpu_quota_pct", 0);
+  } else if (type != LUA_TNIL) {
+    luaL_error(L, "resources: expected a table");
+  }
+  lua_pop(L, 1);
+}
+
 void vc_lua_vm_spec(lua_State *L, int idx, vc_vm_spec_t *vm) {
   int t = lua_absindex(L, idx);
   luaL_checktype(L, t, LUA_TTABLE);
@@ -143,6 +180,7 @@ void vc_lua_vm_spec(lua_State *L, int idx, vc_vm_spec_t *vm) {
   vm->kernel = dupfield(L, t, "kernel");
   vm->initrd = dupfield(L, t, "initrd");
   vm->kernel_params = dupfield(L, t, "kernel_params");
+  vm->share = dupfield(L, t, "share");
   dupvolumes(L, t, vm);
   dupkv(L, t, "annotations", &vm->annotations, &vm->n_annotations);
 }
@@ -196,6 +234,8 @@ vc_container_spec_t *vc_lua_container_box(lua_State *L, int idx) {
   if (c->id == NULL || c->rootfs == NULL)
     luaL_error(L, "container spec: id and rootfs are required");
   vc_lua_process(L, t, &c->process);
+  dupmounts(L, t, c);
+  readresources(L, t, &c->resources);
   dupkv(L, t, "annotations", &c->annotations, &c->n_annotations);
   return c;
 }

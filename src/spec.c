@@ -32,6 +32,11 @@ void vc_container_spec_free(vc_container_spec_t *c) {
   free(c->id);
   free(c->rootfs);
   vc_process_free(&c->process);
+  for (size_t i = 0; i < c->n_mounts; i++) {
+    free(c->mounts[i].volume);
+    free(c->mounts[i].path);
+  }
+  free(c->mounts);
   kv_free(c->annotations, c->n_annotations);
   memset(c, 0, sizeof *c);
 }
@@ -42,6 +47,7 @@ void vc_vm_spec_free(vc_vm_spec_t *vm) {
   free(vm->kernel);
   free(vm->initrd);
   free(vm->kernel_params);
+  free(vm->share);
   for (size_t i = 0; i < vm->n_volumes; i++) {
     free(vm->volumes[i].tag);
     free(vm->volumes[i].host_path);

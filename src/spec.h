@@ -20,6 +20,20 @@ struct vc_volume {
   bool read_only;
 };
 
+/* A pod volume seen inside a container. */
+struct vc_mount {
+  char *volume;         /* the pod volume's tag */
+  char *path;           /* where the container sees it */
+  bool read_only;
+};
+
+/* Limits through cgroups; 0 means none. */
+struct vc_resources {
+  unsigned memory_mib;
+  unsigned pids;
+  unsigned cpu_quota_pct;
+};
+
 typedef struct vc_process {
   char **argv;          /* NULL-terminated, argv[0] set */
   char **env;           /* NULL-terminated "K=V" strings */
@@ -31,6 +45,9 @@ typedef struct vc_container_spec {
   char *id;
   char *rootfs;
   vc_process_t process;
+  struct vc_mount *mounts;
+  size_t n_mounts;
+  struct vc_resources resources;
   struct vc_kv *annotations;
   size_t n_annotations;
 } vc_container_spec_t;
@@ -43,6 +60,7 @@ typedef struct vc_vm_spec {
   char *kernel;         /* NULL: the backend's default */
   char *initrd;
   char *kernel_params;
+  char *share;          /* how volumes reach the agent: "bind" or "9p" */
   struct vc_volume *volumes;
   size_t n_volumes;
   struct vc_kv *annotations;

@@ -285,6 +285,17 @@ local container = record {
   { "env", env, default = {} },
   { "cwd", abspath, default = "/" },
   { "user", user },
+  { "mounts", list_of(record {
+      { "volume", tag, required = true },
+      { "path", abspath, required = true },
+      { "read_only", boolean, default = false },
+    }, "a list", { "path", "mount path" }), default = {} },
+  { "resources", record {
+      { "memory_mib", integer(4, 1048576) },
+      { "pids", integer(1, 4194304) },
+      { "cpu_quota_pct", integer(1, 6400) },
+    }, default = {} },
+  { "stop_timeout", timeout },
   { "annotations", annotations, default = {} },
 }
 
@@ -328,9 +339,27 @@ local function checktable(fn, v)
   end
 end
 
+--- Whether every mount of a container names one of the pod's volumes.
+function M.check_mounts(ctr, volumes, path)
+  local tags = {}
+  for _, v in ipairs(volumes) do tags[v.tag] = true end
+  for i, m in ipairs(ctr.mounts) do
+    if not tags[m.volume] then
+      return fail(sub(sub(sub(path, "mounts"), i), "volume"), "no pod volume %s", quote(m.volume))
+    end
+  end
+  return true
+end
+
 function M.pod(t)
   checktable("pod", t)
-  return pod(t, "")
+  local out, err = pod(t, "")
+  if not out then return nil, err end
+  for i, c in ipairs(out.containers) do
+    local ok, merr = M.check_mounts(c, out.volumes, sub("containers", i))
+    if not ok then return nil, merr end
+  end
+  return out
 end
 
 function M.container(t, path)

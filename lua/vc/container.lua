@@ -67,6 +67,7 @@ function M.add(pod, ccfg)
   return failure.catch(internal.locked, pod.id, "exclusive", function(st, cfg)
     local norm = failure.check(config.container(ccfg))
     norm.rootfs = failure.check(storage.abspath(norm.rootfs))
+    failure.check(config.check_mounts(norm, cfg.volumes or {}, "container"))
     if st:exists(pod.id, norm.id) then
       failure.raise("pod %s: container %s already exists", pod.id, norm.id)
     end
@@ -134,8 +135,8 @@ function Container:kill(sig)
   end)
 end
 
--- The agent of a running container, checked under a shared lock that is
--- released before the caller's long wait or exec.
+-- The agent of a running container, its record and its config, checked
+-- under a shared lock that is released before the caller's long wait or exec.
 local function agent_for(self, what)
   return internal.locked(self.pod.id, "shared", function(st, cfg)
     local prec = store.read_opt(st, cfg.id, nil, "state")
@@ -144,13 +145,15 @@ local function agent_for(self, what)
       failure.raise("container %s: cannot %s while pod %s is %s", self.id, what, cfg.id, live)
     end
     local rec = store.must_read(st, cfg.id, self.id, "state")
-    return sandbox.agent(cfg, sandbox.hypervisor(st, cfg)), rec
+    local ccfg = internal.container_config(st, cfg.id, self.id)
+    return sandbox.agent(cfg, sandbox.hypervisor(st, cfg)), rec, ccfg
   end)
 end
 
 --- Run argv in the running container. opts.output = "capture" (default:
 -- returns code, stdout, stderr) or "inherit" (to this process's stdout and
--- stderr; returns code). opts.env, opts.cwd, opts.user as in a config.
+-- stderr; returns code). The process gets the container's env (opts.env
+-- added over it), cwd and user unless opts.cwd or opts.user say otherwise.
 function Container:exec(argv, opts)
   if type(argv) ~= "table" then
     error("bad argument #1 to 'exec' (table expected, got " .. type(argv) .. ")", 2)
@@ -160,11 +163,18 @@ function Container:exec(argv, opts)
     local norm = failure.check(config.container({
       id = self.id, rootfs = "/", argv = argv, env = opts.env, cwd = opts.cwd, user = opts.user,
     }, "exec"))
-    local agent, rec = agent_for(self, "exec")
+    local agent, rec, ccfg = agent_for(self, "exec")
     if rec.state ~= "running" then
       failure.raise("container %s: cannot exec while %s", self.id, rec.state)
     end
-    local proc = { argv = norm.argv, env = norm.env, cwd = norm.cwd, user = norm.user }
+    local env = {}
+    for _, kv in ipairs(ccfg.env) do env[#env + 1] = kv end
+    for _, kv in ipairs(norm.env) do env[#env + 1] = kv end
+    local proc = {
+      argv = norm.argv, env = env,
+      cwd = opts.cwd and norm.cwd or ccfg.cwd,
+      user = opts.user and norm.user or ccfg.user,
+    }
     return failure.check(agent:exec(self.id, proc, opts.output or "capture"))
   end)
 end
@@ -181,6 +191,31 @@ function Container:wait(timeout)
       internal.sync_container(st, cfg.id, agent, self.id, cur)
     end)
     return code
+  end)
+end
+
+--- What the agent kept of the container's output (its newest 64 KiB of
+-- each stream): stdout, stderr, truncated.
+function Container:logs()
+  return failure.catch(function()
+    local agent = agent_for(self, "read the logs")
+    return failure.check(agent:read_output(self.id))
+  end)
+end
+
+--- The container's processes: a list of { pid, cmd }.
+function Container:processes()
+  return failure.catch(function()
+    local agent = agent_for(self, "list processes")
+    return failure.check(agent:list_processes(self.id))
+  end)
+end
+
+--- CPU and memory: { cpu_ns, memory_bytes, memory_limit_bytes, pids }.
+function Container:stats()
+  return failure.catch(function()
+    local agent = agent_for(self, "read stats")
+    return failure.check(agent:stats(self.id))
   end)
 end
 

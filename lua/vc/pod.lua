@@ -111,7 +111,9 @@ local function boot(st, cfg, undo)
   undo.push(function() hv:stop() end)
   sandbox.save_info(st, cfg, hv)
   local agent = sandbox.agent(cfg, hv)
-  failure.check(agent:create_pod(sandbox.vm_spec(st, cfg)))
+  local spec = sandbox.vm_spec(st, cfg)
+  spec.share = hv:info().share
+  failure.check(agent:create_pod(spec))
   for _, cid in ipairs(st:containers(cfg.id)) do
     local ccfg = internal.container_config(st, cfg.id, cid)
     failure.check(agent:create_container(sandbox.container_spec(ccfg)))
@@ -258,9 +260,9 @@ local function start(self)
   end)
 end
 
--- Stop every running container (gracefully through the agent when the VM
--- answers), then the VM.
-local function stop_all(st, cfg, vm_alive)
+-- Stop every running container through the agent when the VM answers
+-- (gracefully, or at once with kill), then the VM.
+local function stop_all(st, cfg, vm_alive, kill)
   local hv = sandbox.hypervisor(st, cfg)
   local agent
   if vm_alive then
@@ -272,7 +274,7 @@ local function stop_all(st, cfg, vm_alive)
     if crec.state == "running" then
       local ccfg = internal.container_config(st, cfg.id, cid)
       if agent then
-        failure.check(agent:stop_container(cid, ccfg.stop_timeout or 10))
+        failure.check(agent:stop_container(cid, kill and 0 or ccfg.stop_timeout or 10))
         local s = agent:status(cid)
         crec.exit_code = s and s.exit_code
       end
@@ -321,8 +323,8 @@ end
 function Pod:pause() return pause_resume(self, "running", "paused", "pause") end
 function Pod:resume() return pause_resume(self, "paused", "running", "resume") end
 
---- Delete the pod: its VM and both trees. opts.force stops a running pod
--- first and deletes a pod whose records are broken.
+--- Delete the pod: its VM and both trees. opts.force kills a running pod
+-- first (no grace period) and deletes a pod whose records are broken.
 function Pod:delete(opts)
   local force = opts and opts.force
   return failure.catch(function()
@@ -333,7 +335,7 @@ function Pod:delete(opts)
     if cfg and rec then
       local live = internal.live_state(st, cfg, rec)
       if live == "running" and force then
-        local ok, e = pcall(stop_all, st, cfg, true)
+        local ok, e = pcall(stop_all, st, cfg, true, true)
         if not ok then log.warn("delete --force: " .. tostring(e), { pod = self.id }) end
       else
         failure.check(state.can_delete("pod", self.id, live))
@@ -377,7 +379,7 @@ function Pod:status()
     end
     for _, cid in ipairs(st:containers(self.id)) do
       local crec = store.read_opt(st, self.id, cid, "state") or { state = "unknown" }
-      local c = { id = cid, state = crec.state, exit_code = crec.exit_code }
+      local c = { id = cid, state = crec.state, exit_code = crec.exit_code, oom = crec.oom }
       if c.state == "running" or c.state == "paused" then
         if s.state ~= "running" and s.state ~= "paused" then
           c.state, c.exit_code = "stopped", nil
@@ -386,7 +388,7 @@ function Pod:status()
         elseif agent then
           local live = agent:status(cid)
           if live and live.state == "exited" then
-            c.state, c.exit_code = "stopped", live.exit_code
+            c.state, c.exit_code, c.oom = "stopped", live.exit_code, live.oom or nil
           end
         end
       end

@@ -35,6 +35,8 @@ function M.container_spec(ccfg)
     env = ccfg.env,
     cwd = ccfg.cwd,
     user = ccfg.user,
+    mounts = ccfg.mounts,
+    resources = ccfg.resources,
     annotations = ccfg.annotations,
   }
 end

@@ -34,9 +34,19 @@ local SPECS = {
            summary = "Run a process in a running container; exits with its exit code." },
   wait = { usage = "vc container wait POD CID", positional = { "POD", "CID" },
            summary = "Wait for a container's process to exit; exits with its exit code." },
+  logs = { usage = "vc container logs POD CID", positional = { "POD", "CID" },
+           summary = "Print what the container wrote (the newest 64 KiB of each stream)." },
+  ps = { usage = "vc container ps [--json] POD CID", positional = { "POD", "CID" },
+         options = { { "--json", help = "print JSON" } },
+         summary = "List the container's processes." },
+  stats = { usage = "vc container stats [--json] POD CID", positional = { "POD", "CID" },
+            options = { { "--json", help = "print JSON" } },
+            summary = "Show the container's CPU time, memory and process count." },
 }
 
-local ORDER = { "create", "start", "stop", "kill", "exec", "wait", "delete", "status" }
+local ORDER = {
+  "create", "start", "stop", "kill", "exec", "wait", "logs", "ps", "stats", "delete", "status",
+}
 
 local function help()
   local lines = { "usage: vc container COMMAND [ARGS...]", "", "commands:" }
@@ -87,13 +97,50 @@ function ACTIONS.wait(o)
   return code
 end
 
+function ACTIONS.logs(o)
+  local out, err = cli.check(container(o):logs())
+  io.stdout:write(out)
+  io.stderr:write(err)
+  return 0
+end
+
+function ACTIONS.ps(o)
+  local list = cli.check(container(o):processes())
+  if o.json then
+    format.json_list(io.stdout, list)
+    return 0
+  end
+  local rows = {}
+  for _, p in ipairs(list) do rows[#rows + 1] = { p.pid, p.cmd } end
+  format.table(io.stdout, { "PID", "COMMAND" }, rows)
+  return 0
+end
+
+local function mib(bytes)
+  return string.format("%.1f MiB", bytes / 1048576)
+end
+
+function ACTIONS.stats(o)
+  local s = cli.check(container(o):stats())
+  if o.json then
+    format.json(io.stdout, s)
+    return 0
+  end
+  format.table(io.stdout, { "CPU", "MEMORY", "LIMIT", "PIDS" }, { {
+    string.format("%.3fs", s.cpu_ns / 1e9), mib(s.memory_bytes),
+    s.memory_limit_bytes > 0 and mib(s.memory_limit_bytes) or "-", s.pids,
+  } })
+  return 0
+end
+
 function ACTIONS.status(o)
   local s = cli.check(container(o):status())
   if o.json then
     format.json(io.stdout, s)
   else
+    local code = s.exit_code and (tostring(s.exit_code) .. (s.oom and " (OOM)" or "")) or "-"
     format.table(io.stdout, { "CONTAINER ID", "POD ID", "STATE", "EXIT CODE" },
-                 { { s.id, s.pod, s.state, s.exit_code or "-" } })
+                 { { s.id, s.pod, s.state, code } })
   end
   return 0
 end

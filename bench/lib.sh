@@ -1,0 +1,139 @@
+# shellcheck shell=bash disable=SC2034
+# bench/lib.sh - helpers shared by the benchmark scripts (bash; sourced).
+#
+# Timing uses bash's $EPOCHREALTIME (no fork), so the clock adds the same
+# few microseconds to vc and to the reference: what is timed is the fork,
+# exec and wait of one command.
+
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$BENCH_DIR/.." && pwd)
+VC=${VC:-$REPO/build/vc}
+ROOTFS=${ROOTFS:-$REPO/build/rootfs}
+
+# settle: sleep BENCH_SETTLE_MS (default 50) before a timed command, so
+# that every run, vc's or crun's, starts on a quiet kernel. Moving a task
+# into a cgroup v1 (both runtimes do it) waits for an RCU grace period,
+# 5-20 ms here, unless another move happened in the last ~20 ms: without
+# the pause a short run is timed warm from the run before it and a long one
+# cold, which is a property of the loop, not of the runtime.
+settle() {
+  local ms=${BENCH_SETTLE_MS:-50}
+  if [ "$ms" -gt 0 ]; then sleep "$(awk -v ms="$ms" 'BEGIN { print ms / 1000 }')"; fi
+}
+
+# time_cmd LOG COMMAND...: run COMMAND with its output appended to LOG;
+# sets T_US (wall microseconds) and T_RC (exit code).
+time_cmd() {
+  local log=$1 t0 t1
+  shift
+  t0=${EPOCHREALTIME/./}
+  T_RC=0
+  "$@" >>"$log" 2>&1 || T_RC=$?
+  t1=${EPOCHREALTIME/./}
+  T_US=$((t1 - t0))
+}
+
+# The crun side runs in bench/crun-worker, one bash coprocess in its own
+# mount namespace. worker_start LOG; worker_cmd COMMAND... (sets T_US and
+# T_RC, timed inside the worker the same way); worker_stop.
+worker_start() {
+  coproc WORKER { exec unshare -m "$BENCH_DIR/crun-worker" "$1"; }
+}
+worker_cmd() {
+  echo "$*" >&"${WORKER[1]}"
+  read -r T_US T_RC <&"${WORKER[0]}" || die "crun worker died"
+}
+worker_stop() {
+  local fd=${WORKER[1]:-}
+  if [ -n "$fd" ]; then exec {fd}>&-; fi
+  if [ -n "${WORKER_PID:-}" ]; then wait "$WORKER_PID" 2>/dev/null || true; fi
+  unset WORKER_PID
+}
+
+# Cleanup, for traps: every vc pod under ROOT (forced delete; if that
+# fails, its sandbox's PID 1, by the pid in its record), every crun
+# container whose ID starts with PREFIX, then the folder TMP.
+cleanup_all() {
+  local tmp=$1 root=$2 prefix=$3 dir id pid
+  worker_stop
+  for dir in "$root"/lib/pods/*/; do
+    [ -d "$dir" ] || continue
+    id=$(basename "$dir")
+    if ! "$VC" --root "$root" pod delete --force "$id" >/dev/null 2>&1; then
+      pid=$(sed -n 's/.*"pid": *\([0-9][0-9]*\).*/\1/p' \
+        "$root/run/pods/$id/hypervisor.json" 2>/dev/null || true)
+      if [ -n "$pid" ]; then kill -KILL "$pid" 2>/dev/null || true; fi
+      echo "bench: pod $id: forced delete failed" >&2
+    fi
+  done
+  for id in $(crun list 2>/dev/null | awk -v p="$prefix" 'index($1, p) == 1 { print $1 }'); do
+    crun_ns crun delete -f "$id" >/dev/null 2>&1 || echo "bench: crun $id: delete failed" >&2
+  done
+  rm -rf "$tmp"
+}
+
+# bench_setup NAME: TMP (a fresh folder under /tmp), ROOT (the vc --root
+# in it), PREFIX (for crun container IDs), and the trap that cleans up.
+bench_setup() {
+  need_tools
+  TMP=$(mktemp -d "/tmp/vc-bench-$1.XXXXXX")
+  ROOT=$TMP/root
+  PREFIX=vcbench-$$-
+  trap 'cleanup_all "$TMP" "$ROOT" "$PREFIX"' EXIT
+  trap 'exit 130' INT TERM HUP
+}
+
+# The median of the numbers on stdin, one a line.
+median() {
+  sort -n | awk '{ v[NR] = $1 }
+    END { if (NR == 0) exit 1
+          print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# fmt SCALE N: N divided by SCALE, one decimal (us -> ms: fmt 1000 N).
+fmt() { awk -v s="$1" -v n="$2" 'BEGIN { printf "%.1f", n / s }'; }
+
+# ratio A B: A / B, two decimals.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+need_tools() {
+  [ -x "$VC" ] || die "no $VC (run make)"
+  [ -x "$REPO/build/vc-agent" ] || die "no $REPO/build/vc-agent (run make)"
+  [ -x "$ROOTFS/bin/busybox" ] || die "no $ROOTFS (run make rootfs)"
+  command -v crun >/dev/null || die "no crun (apt-get install -y crun)"
+}
+
+# crun_bundle DIR ARG...: an OCI bundle in DIR from `crun spec`, running
+# ARG... on the busybox rootfs, without a terminal.
+crun_bundle() {
+  local dir=$1 args
+  shift
+  args=$(printf '"%s", ' "$@")
+  mkdir -p "$dir"
+  (cd "$dir" && crun spec)
+  sed -i -e 's|"terminal": true|"terminal": false|' \
+    -e '/"args": \[/,/\]/s|^\(\s*\)"sh"$|\1'"${args%, }"'|' \
+    -e 's|"path": "rootfs"|"path": "'"$ROOTFS"'"|' "$dir/config.json"
+  if ! grep -q '"terminal": false' "$dir/config.json" ||
+    ! grep -qF "${args%, }" "$dir/config.json" ||
+    ! grep -qF "\"path\": \"$ROOTFS\"" "$dir/config.json"; then
+    die "could not edit $dir/config.json (crun spec changed?)"
+  fi
+}
+
+# crun_ns COMMAND...: run a crun command in a private mount namespace
+# without the cgroup v2 mount, which crun 1.8 refuses in hybrid mode
+# (/work/shared/PLATFORM.md). A no-op umount where there is none.
+crun_ns() {
+  unshare -m bash -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$@"' crun_ns "$@"
+}
+
+# result NAME KEY=VALUE...: the machine-readable line bench/run reads.
+result() {
+  local IFS='|'
+  echo "RESULT|$*"
+}

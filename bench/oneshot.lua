@@ -1,0 +1,39 @@
+-- bench/oneshot.lua - one one-shot pod on the namespace backend: create and
+-- start a pod whose one container runs /bin/true, wait for it, delete it.
+--
+--   vc --root DIR run bench/oneshot.lua ROOTFS [POD_ID]
+--
+-- With VC_BENCH_STEPS=1 in the environment it also prints, on stderr, the
+-- wall time of each step in milliseconds (lua-system's monotonic clock).
+local rootfs = assert(arg[1], "usage: oneshot.lua ROOTFS [POD_ID]")
+local id = arg[2] or "oneshot"
+
+local clock
+if os.getenv("VC_BENCH_STEPS") == "1" then
+  clock = require("system").monotime
+end
+local last = clock and clock()
+local function step(name)
+  if not clock then return end
+  local t = clock()
+  io.stderr:write(string.format("STEP|%s|%.3f\n", name, (t - last) * 1000))
+  last = t
+end
+
+local vc = require "vc"
+step("require")
+
+-- vc.pod.run is create then start; the two are called apart to time them.
+local pod = assert(vc.pod.create {
+  id = id,
+  hypervisor = "namespace",
+  containers = { { id = "c", rootfs = rootfs, argv = { "/bin/true" } } },
+})
+step("create")
+assert(pod:start())
+step("start")
+local code = assert(pod:container("c"):wait(10))
+step("wait")
+assert(pod:delete { force = true })
+step("delete")
+if code ~= 0 then error("container exited with " .. tostring(code)) end

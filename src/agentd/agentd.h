@@ -1,0 +1,220 @@
+/* agentd.h - the guest agent's private interface: its state, connections,
+ * containers and processes (docs/agent-protocol.md is the contract).
+ *
+ * The agent is one thread around one poll(2) loop; its whole state is one
+ * agent_t passed around.  Requests are handled to completion when they
+ * arrive, except those that wait for a process (wait, stop_container, a
+ * streaming exec): those become a pending_t, settled by the reaper or a
+ * timer. */
+#ifndef VC_AGENTD_H
+#define VC_AGENTD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "error.h"
+#include "json.h"
+#include "proto.h"
+
+#define AGENT_RING_SIZE (64u << 10)   /* output kept per stream */
+#define AGENT_OUT_MAX (16u << 20)     /* unsent bytes before a client is dropped */
+#define AGENT_CHILD_TIMEOUT_MS 10000  /* a child's setup or exec, at most */
+
+typedef struct agent agent_t;
+typedef struct conn conn_t;
+typedef struct ctr ctr_t;
+
+/* output.c: the newest AGENT_RING_SIZE bytes of a stream. */
+typedef struct ring {
+  char *buf;            /* allocated on the first byte */
+  size_t start, len;
+  bool truncated;       /* older bytes were dropped */
+} ring_t;
+
+void ring_put(ring_t *r, const char *data, size_t n);
+/* The contents in order, into a new buffer (NULL when empty or on ENOMEM). */
+char *ring_copy(const ring_t *r, size_t *n);
+void ring_free(ring_t *r);
+
+/* A process the agent started: a container's init or an exec. */
+typedef struct proc {
+  struct proc *next;    /* in ctr->execs */
+  ctr_t *ctr;
+  char exec_id[16];     /* "" for the init */
+  pid_t pid;            /* as the agent sees it */
+  int out_fd, err_fd;   /* read ends of its stdout and stderr, or -1 */
+  ring_t out, err;
+  bool exited, oom;
+  int exit_code;
+  conn_t *stream;       /* a streaming exec's client, NULL when none */
+  long long stream_id;
+} proc_t;
+
+typedef enum ctr_state { CTR_CREATED, CTR_RUNNING, CTR_EXITED } ctr_state_t;
+
+/* cgroup.c: controllers, in the order of cgroup_names. */
+enum { CG_MEMORY, CG_PIDS, CG_CPU, CG_CPUACCT, CG_N };
+
+typedef struct cgroups {
+  char *dir[CG_N];      /* the container's folder per controller, or NULL */
+} cgroups_t;
+
+struct ctr {
+  ctr_t *next;
+  char id[65];
+  ctr_state_t state;
+  proc_t init;
+  proc_t *execs;
+  unsigned next_exec;
+  int gate_fd;          /* write end: one byte lets the created init exec */
+  int status_fd;        /* read end of the init's CLOEXEC report pipe */
+  cgroups_t cg;
+  long long oom_seen;   /* memory.oom_control oom_kill already accounted */
+};
+
+/* A client: a unix socket connection or the virtio-serial port. */
+struct conn {
+  conn_t *next;
+  int fd;
+  bool port;            /* virtio-serial: never closed, reset on hang-up */
+  bool dead;            /* dropped; freed by the loop at a safe point */
+  bool busy;            /* a reply is pending: read no further requests */
+  bool hello;           /* version done */
+  int64_t retry_at;     /* port only: when to poll again after a hang-up */
+  vc_frame_reader_t reader;
+  char *in;             /* bytes read but not yet fed (while busy) */
+  size_t in_len, in_cap;
+  char *out;            /* frames not yet written */
+  size_t out_len, out_cap, out_off;
+};
+
+typedef enum pending_kind { PEND_WAIT, PEND_STOP, PEND_STREAM } pending_kind_t;
+
+/* A request whose reply waits for a process to end (or a deadline). */
+typedef struct pending {
+  struct pending *next;
+  pending_kind_t kind;
+  conn_t *conn;         /* NULL once the client went away (stop goes on) */
+  long long id;
+  proc_t *proc;
+  int64_t deadline;     /* monotonic ms, -1: none */
+} pending_t;
+
+typedef struct volume {
+  struct volume *next;
+  char tag[65];
+  char *dir;            /* STATE_DIR/volumes/TAG */
+  bool mounted;
+} volume_t;
+
+struct agent {
+  const char *listen_path;   /* --listen, or NULL */
+  const char *port_name;     /* --port, or NULL */
+  const char *state_dir;
+  const char *cgroup_parent;
+  FILE *log;
+  int listen_fd, signal_fd;
+  int null_fd;               /* /dev/null, every process's stdin */
+  int self_pidns;            /* /proc/self/ns/pid, to come back after setns */
+  char *cg_root[CG_N];       /* /sys/fs/cgroup/<ctrl>/PARENT, or NULL */
+  bool cg_alias[CG_N];       /* same folder as an earlier controller */
+  conn_t *conns;
+  ctr_t *ctrs;
+  pending_t *pending;
+  volume_t *volumes;
+  char *pod_id;
+  bool quit;                 /* leave the loop, tear down, exit */
+  bool changed;              /* processes were freed: re-poll */
+};
+
+/* main.c */
+void agent_log(agent_t *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int64_t now_ms(void);
+
+/* loop.c */
+int loop_run(agent_t *a, vc_err_t *err);
+/* A new client on fd (owned from now on); NULL when out of memory. */
+conn_t *conn_add(agent_t *a, int fd);
+void conn_send(agent_t *a, conn_t *c, vc_jw_t *w);
+void conn_send_error(agent_t *a, conn_t *c, long long id, const vc_err_t *e);
+void conn_drop(agent_t *a, conn_t *c);
+void conn_free(agent_t *a, conn_t *c);
+/* Read what a process wrote, into its rings and its stream. */
+void proc_read(agent_t *a, proc_t *p, int which, bool drain);
+/* Reap every child that has ended. */
+void reap(agent_t *a);
+void proc_exited(agent_t *a, proc_t *p, int status);
+pending_t *pending_add(agent_t *a, pending_kind_t kind, conn_t *c,
+                       long long id, proc_t *p, int64_t deadline);
+
+/* ops.c */
+void dispatch(agent_t *a, conn_t *c, const char *body, size_t len);
+void exit_result(vc_jw_t *w, const proc_t *p);
+
+/* container.c */
+typedef struct proc_spec {
+  const char **argv;    /* NULL-terminated, pointing into the request */
+  const char **env;
+  const char *cwd, *user;
+} proc_spec_t;
+
+typedef struct mount_spec {
+  const char *volume, *path;
+  bool read_only;
+  const char *source;   /* the volume's folder, filled by the agent */
+} mount_spec_t;
+
+typedef struct ctr_spec {
+  const char *id, *rootfs;
+  proc_spec_t proc;
+  mount_spec_t *mounts;
+  size_t n_mounts;
+  long long memory_mib, pids, cpu_quota_pct;   /* -1: not set */
+} ctr_spec_t;
+
+int ctr_create(agent_t *a, const ctr_spec_t *s, ctr_t **out, vc_err_t *err);
+int ctr_start(agent_t *a, ctr_t *c, vc_err_t *err);
+int ctr_exec(agent_t *a, ctr_t *c, const proc_spec_t *s, proc_t **out,
+             vc_err_t *err);
+/* SIGKILL every process of c and reap them (blocking). */
+void ctr_kill(agent_t *a, ctr_t *c);
+void ctr_free(agent_t *a, ctr_t *c);
+ctr_t *ctr_find(agent_t *a, const char *id);
+/* mkdir -p, each missing folder with mode. */
+int mkdir_p(const char *path, mode_t mode, vc_err_t *err);
+proc_t *proc_find(ctr_t *c, const char *exec_id);
+
+/* user.c: resolve "uid[:gid]" or "name[:group]" from /etc of the current
+ * root; at most *ngroups supplementary groups. */
+int user_resolve(const char *spec, uid_t *uid, gid_t *gid, gid_t *groups,
+                 size_t *ngroups, char *home, size_t home_size,
+                 vc_err_t *err);
+
+/* cgroup.c */
+void cgroup_init(agent_t *a);
+int cgroup_create(agent_t *a, const char *id, cgroups_t *cg, vc_err_t *err);
+int cgroup_limit(const cgroups_t *cg, const ctr_spec_t *s, vc_err_t *err);
+int cgroup_join(const cgroups_t *cg, pid_t pid, vc_err_t *err);
+int cgroup_read(const cgroups_t *cg, int ctrl, const char *file,
+                long long *v);
+/* The oom_kill count of memory.oom_control, 0 when unknown. */
+long long cgroup_oom_kills(const cgroups_t *cg);
+/* The folder whose cgroup.procs lists the container's processes. */
+const char *cgroup_procs_dir(const cgroups_t *cg);
+void cgroup_remove(agent_t *a, cgroups_t *cg);
+void cgroup_remove_parent(agent_t *a);
+
+/* pod.c */
+int pod_create(agent_t *a, const char *pod_id, const vc_json_t *volumes,
+               vc_err_t *err);
+volume_t *pod_volume(agent_t *a, const char *tag);
+/* Kill and remove every container, unmount volumes, remove cgroups. */
+void pod_destroy(agent_t *a);
+
+/* An ID as the store allows: [A-Za-z0-9][A-Za-z0-9_.-]{0,63}. */
+bool valid_id(const char *s);
+
+#endif

@@ -1,0 +1,199 @@
+/* cgroup.c - a container's cgroup v1 folders: memory, pids, cpu, cpuacct
+ * under /sys/fs/cgroup/<controller>/<parent>/<container id>.
+ *
+ * A controller that is not mounted is skipped; asking for a limit it would
+ * enforce then fails.  cpu and cpuacct are often one hierarchy
+ * ("cpu,cpuacct" with two symlinks): the second is then an alias. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agentd.h"
+#include "cleanup.h"
+
+static const char *const cgroup_names[CG_N] = {"memory", "pids", "cpu",
+                                               "cpuacct"};
+
+void cgroup_init(agent_t *a) {
+  char real[CG_N][PATH_MAX];
+  for (int i = 0; i < CG_N; i++) {
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "/sys/fs/cgroup/%s/cgroup.procs",
+             cgroup_names[i]);
+    real[i][0] = '\0';
+    if (access(path, F_OK) < 0) {
+      agent_log(a, "cgroup: no %s controller", cgroup_names[i]);
+      continue;
+    }
+    snprintf(path, sizeof path, "/sys/fs/cgroup/%s", cgroup_names[i]);
+    if (realpath(path, real[i]) == NULL)
+      continue;
+    for (int j = 0; j < i; j++)
+      if (a->cg_root[j] != NULL && strcmp(real[i], real[j]) == 0)
+        a->cg_alias[i] = true;
+    if (asprintf(&a->cg_root[i], "%s/%s", real[i], a->cgroup_parent) < 0)
+      a->cg_root[i] = NULL;
+  }
+}
+
+static int write_file(const char *dir, const char *file, const char *value,
+                      vc_err_t *err) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return vc_error(err, errno, "%s", path);
+  size_t len = strlen(value);
+  if (write(fd, value, len) != (ssize_t)len)
+    return vc_error(err, errno, "write %s to %s", value, path);
+  return 0;
+}
+
+static int read_ll(const char *dir, const char *file, long long *v) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  cleanup_file FILE *f = fopen(path, "re");
+  if (f == NULL || fscanf(f, "%lld", v) != 1)
+    return -1;
+  return 0;
+}
+
+/* rmdir a cgroup; its last processes may take a moment to leave. */
+static void remove_dir(agent_t *a, const char *dir) {
+  for (int tries = 0; tries < 50; tries++) {
+    if (rmdir(dir) == 0 || errno == ENOENT)
+      return;
+    if (errno != EBUSY)
+      break;
+    nanosleep(&(struct timespec){.tv_nsec = 4000000}, NULL);
+  }
+  agent_log(a, "cgroup: rmdir %s: %s", dir, strerror(errno));
+}
+
+void cgroup_remove(agent_t *a, cgroups_t *cg) {
+  for (int i = 0; i < CG_N; i++) {
+    if (cg->dir[i] != NULL && !a->cg_alias[i])
+      remove_dir(a, cg->dir[i]);
+    free(cg->dir[i]);
+    cg->dir[i] = NULL;
+  }
+}
+
+void cgroup_remove_parent(agent_t *a) {
+  for (int i = 0; i < CG_N; i++)
+    if (a->cg_root[i] != NULL && !a->cg_alias[i] &&
+        access(a->cg_root[i], F_OK) == 0)
+      remove_dir(a, a->cg_root[i]);
+}
+
+int cgroup_create(agent_t *a, const char *id, cgroups_t *cg, vc_err_t *err) {
+  for (int i = 0; i < CG_N; i++) {
+    if (a->cg_root[i] == NULL)
+      continue;
+    if (asprintf(&cg->dir[i], "%s/%s", a->cg_root[i], id) < 0) {
+      cg->dir[i] = NULL;
+      cgroup_remove(a, cg);
+      return vc_error(err, ENOMEM, "cgroup");
+    }
+    if (a->cg_alias[i])
+      continue;
+    if ((mkdir(a->cg_root[i], 0755) < 0 && errno != EEXIST) ||
+        (mkdir(cg->dir[i], 0755) < 0 && errno != EEXIST)) {
+      vc_error(err, errno, "cgroup %s", cg->dir[i]);
+      cgroup_remove(a, cg);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static int need(const cgroups_t *cg, int ctrl, const char *what,
+                vc_err_t *err) {
+  if (cg->dir[ctrl] == NULL)
+    return vc_fail(err, EOPNOTSUPP, "%s: no %s cgroup controller", what,
+                   cgroup_names[ctrl]);
+  return 0;
+}
+
+int cgroup_limit(const cgroups_t *cg, const ctr_spec_t *s, vc_err_t *err) {
+  char v[32];
+  if (s->memory_mib >= 0) {
+    if (need(cg, CG_MEMORY, "memory limit", err) < 0)
+      return -1;
+    snprintf(v, sizeof v, "%lld", s->memory_mib << 20);
+    if (write_file(cg->dir[CG_MEMORY], "memory.limit_in_bytes", v, err) < 0)
+      return -1;
+    /* The same bound on memory + swap, so the limit cannot be dodged by
+     * swapping; absent when the kernel does not account swap. */
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/memory.memsw.limit_in_bytes",
+             cg->dir[CG_MEMORY]);
+    if (access(path, F_OK) == 0 &&
+        write_file(cg->dir[CG_MEMORY], "memory.memsw.limit_in_bytes", v,
+                   err) < 0)
+      return -1;
+  }
+  if (s->pids >= 0) {
+    if (need(cg, CG_PIDS, "pids limit", err) < 0)
+      return -1;
+    snprintf(v, sizeof v, "%lld", s->pids);
+    if (write_file(cg->dir[CG_PIDS], "pids.max", v, err) < 0)
+      return -1;
+  }
+  if (s->cpu_quota_pct >= 0) {
+    if (need(cg, CG_CPU, "cpu quota", err) < 0)
+      return -1;
+    long long period = 100000;
+    read_ll(cg->dir[CG_CPU], "cpu.cfs_period_us", &period);
+    /* The kernel refuses quotas under 1 ms. */
+    long long quota = s->cpu_quota_pct * period / 100;
+    snprintf(v, sizeof v, "%lld", quota < 1000 ? 1000 : quota);
+    if (write_file(cg->dir[CG_CPU], "cpu.cfs_quota_us", v, err) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+int cgroup_join(const cgroups_t *cg, pid_t pid, vc_err_t *err) {
+  char v[32];
+  snprintf(v, sizeof v, "%d", (int)pid);
+  for (int i = 0; i < CG_N; i++)
+    if (cg->dir[i] != NULL && write_file(cg->dir[i], "cgroup.procs", v, err) < 0)
+      return -1;
+  return 0;
+}
+
+int cgroup_read(const cgroups_t *cg, int ctrl, const char *file,
+                long long *v) {
+  *v = 0;
+  if (cg->dir[ctrl] == NULL)
+    return -1;
+  return read_ll(cg->dir[ctrl], file, v);
+}
+
+long long cgroup_oom_kills(const cgroups_t *cg) {
+  if (cg->dir[CG_MEMORY] == NULL)
+    return 0;
+  char path[PATH_MAX], line[128];
+  snprintf(path, sizeof path, "%s/memory.oom_control", cg->dir[CG_MEMORY]);
+  cleanup_file FILE *f = fopen(path, "re");
+  long long n = 0;
+  while (f != NULL && fgets(line, sizeof line, f) != NULL)
+    if (sscanf(line, "oom_kill %lld", &n) == 1)
+      break;
+  return n;
+}
+
+const char *cgroup_procs_dir(const cgroups_t *cg) {
+  static const int order[] = {CG_PIDS, CG_MEMORY, CG_CPU, CG_CPUACCT};
+  for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+    if (cg->dir[order[i]] != NULL)
+      return cg->dir[order[i]];
+  return NULL;
+}

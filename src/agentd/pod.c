@@ -1,0 +1,132 @@
+/* pod.c - the pod as a whole: its volumes (STATE_DIR/volumes/TAG, which
+ * containers bind), and its teardown. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include "agentd.h"
+#include "cleanup.h"
+
+bool valid_id(const char *s) {
+  if (s == NULL || !((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+                     (*s >= '0' && *s <= '9')))
+    return false;
+  size_t n = 1;
+  for (const char *p = s + 1; *p != '\0'; p++, n++)
+    if (n >= 64 || !((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+                     (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' ||
+                     *p == '-'))
+      return false;
+  return true;
+}
+
+volume_t *pod_volume(agent_t *a, const char *tag) {
+  for (volume_t *v = a->volumes; v != NULL; v = v->next)
+    if (strcmp(v->tag, tag) == 0)
+      return v;
+  return NULL;
+}
+
+static void volume_free(agent_t *a, volume_t *v) {
+  if (v->mounted && umount2(v->dir, MNT_DETACH) < 0)
+    agent_log(a, "volume %s: umount %s: %s", v->tag, v->dir, strerror(errno));
+  if (rmdir(v->dir) < 0 && errno != ENOENT)
+    agent_log(a, "volume %s: rmdir %s: %s", v->tag, v->dir, strerror(errno));
+  free(v->dir);
+  free(v);
+}
+
+static int volume_mount(agent_t *a, const vc_json_t *spec, vc_err_t *err) {
+  const char *tag = vc_json_get_string(spec, "tag");
+  const char *type = vc_json_get_string(spec, "type");
+  const char *source = vc_json_get_string(spec, "source");
+  bool ro = vc_json_get_bool(spec, "read_only", false);
+  if (!valid_id(tag))
+    return vc_fail(err, EINVAL, "volume: bad or missing \"tag\"");
+  if (pod_volume(a, tag) != NULL)
+    return vc_fail(err, EEXIST, "volume %s: given twice", tag);
+  if (source == NULL || *source == '\0')
+    return vc_fail(err, EINVAL, "volume %s: no \"source\"", tag);
+  bool nine_p = type != NULL && strcmp(type, "9p") == 0;
+  if (!nine_p && (type == NULL || strcmp(type, "bind") != 0))
+    return vc_fail(err, EINVAL, "volume %s: type \"%s\": not bind or 9p", tag,
+                   type ? type : "");
+
+  cleanup_free volume_t *v = calloc(1, sizeof *v);
+  if (v == NULL || asprintf(&v->dir, "%s/volumes/%s", a->state_dir, tag) < 0)
+    return vc_error(err, ENOMEM, "volume %s", tag);
+  snprintf(v->tag, sizeof v->tag, "%s", tag);
+  char parent[PATH_MAX];
+  snprintf(parent, sizeof parent, "%s/volumes", a->state_dir);
+  if ((mkdir(parent, 0750) < 0 && errno != EEXIST) ||
+      (mkdir(v->dir, 0750) < 0 && errno != EEXIST)) {
+    vc_error(err, errno, "volume %s: mkdir %s", tag, v->dir);
+    free(v->dir);
+    return -1;
+  }
+  unsigned long ro_flag = ro ? MS_RDONLY : 0;
+  int r = nine_p ? mount(source, v->dir, "9p", ro_flag,
+                         "trans=virtio,version=9p2000.L,msize=262144,"
+                         "cache=loose")
+                 : mount(source, v->dir, NULL, MS_BIND | MS_REC, NULL);
+  if (r < 0) {
+    vc_error(err, errno, "volume %s: mount %s", tag, source);
+    rmdir(v->dir);
+    free(v->dir);
+    return -1;
+  }
+  v->mounted = true;
+  v->next = a->volumes;
+  a->volumes = vc_steal_ptr(v);
+  /* A bind mount takes read-only only on a remount. */
+  if (!nine_p && ro &&
+      mount(NULL, a->volumes->dir, NULL,
+            MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+    return vc_error(err, errno, "volume %s: read-only", tag);
+  return 0;
+}
+
+int pod_create(agent_t *a, const char *pod_id, const vc_json_t *volumes,
+               vc_err_t *err) {
+  if (a->pod_id != NULL)
+    return vc_fail(err, EEXIST, "pod %s: already created", a->pod_id);
+  if (volumes != NULL && volumes->type != VC_JSON_ARRAY)
+    return vc_fail(err, EINVAL, "\"volumes\" must be a list");
+  for (size_t i = 0; volumes != NULL && i < volumes->n; i++)
+    if (volume_mount(a, volumes->items[i], err) < 0) {
+      /* All or nothing. */
+      while (a->volumes != NULL) {
+        volume_t *v = a->volumes;
+        a->volumes = v->next;
+        volume_free(a, v);
+      }
+      return -1;
+    }
+  a->pod_id = strdup(pod_id != NULL ? pod_id : "");
+  agent_log(a, "pod %s: created", a->pod_id ? a->pod_id : "?");
+  return 0;
+}
+
+void pod_destroy(agent_t *a) {
+  /* Kill everything first, so no process holds a volume or a cgroup. */
+  for (ctr_t *c = a->ctrs; c != NULL; c = c->next)
+    ctr_kill(a, c);
+  while (a->ctrs != NULL)
+    ctr_free(a, a->ctrs);
+  while (a->volumes != NULL) {
+    volume_t *v = a->volumes;
+    a->volumes = v->next;
+    volume_free(a, v);
+  }
+  char dir[PATH_MAX];
+  snprintf(dir, sizeof dir, "%s/volumes", a->state_dir);
+  rmdir(dir);
+  cgroup_remove_parent(a);
+  free(a->pod_id);
+  a->pod_id = NULL;
+  a->changed = true;
+}

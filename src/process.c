@@ -1,0 +1,85 @@
+/* process.c - recognising host processes across vc invocations. */
+#include "process.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "fileio.h"
+
+/* Fields of /proc/PID/stat after the command, which may hold spaces and
+ * parentheses: the state (field 3) and the start time (field 22). */
+static int read_stat(pid_t pid, char *state, unsigned long long *start,
+                     vc_err_t *err) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  cleanup_free char *data = NULL;
+  size_t len;
+  if (vc_read_file(path, 4096, &data, &len, err) < 0)
+    return -1;
+  char *p = strrchr(data, ')');
+  if (p == NULL || sscanf(p + 1, " %c", state) != 1)
+    return vc_fail(err, EINVAL, "%s: unexpected format", path);
+  /* After ") S" come fields 4..: skip to field 22. */
+  p += 2;
+  for (int field = 3; field < 22 && p != NULL; field++) {
+    p = strchr(p, ' ');
+    if (p != NULL)
+      p++;
+  }
+  if (p == NULL || sscanf(p, "%llu", start) != 1)
+    return vc_fail(err, EINVAL, "%s: unexpected format", path);
+  return 0;
+}
+
+int vc_proc_start_time(pid_t pid, unsigned long long *start, vc_err_t *err) {
+  char state;
+  return read_stat(pid, &state, start, err);
+}
+
+bool vc_proc_alive(pid_t pid, unsigned long long start) {
+  vc_err_t err;
+  char state;
+  unsigned long long t;
+  if (pid <= 0 || read_stat(pid, &state, &t, &err) < 0)
+    return false;
+  return t == start && state != 'Z' && state != 'X';
+}
+
+bool vc_proc_end(pid_t pid, unsigned long long start, int sig,
+                 double timeout_s) {
+  if (!vc_proc_alive(pid, start))
+    return true;
+  kill(pid, sig);
+  struct timespec pause = {0, 2000000};
+  for (double waited = 0; waited <= timeout_s; waited += 0.002) {
+    if (!vc_proc_alive(pid, start))
+      return true;
+    nanosleep(&pause, NULL);
+  }
+  return !vc_proc_alive(pid, start);
+}
+
+int vc_sibling_program(const char *name, char *out, size_t size,
+                       vc_err_t *err) {
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n < 0)
+    return vc_error(err, errno, "/proc/self/exe");
+  exe[n] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (slash == NULL)
+    return vc_fail(err, EINVAL, "/proc/self/exe: %s", exe);
+  *slash = '\0';
+  const char *self = slash + 1;
+  const char *suffix = strncmp(self, "vc", 2) == 0 ? self + 2 : "";
+  if ((size_t)snprintf(out, size, "%s/%s%s", exe, name, suffix) >= size)
+    return vc_fail(err, ENAMETOOLONG, "%s/%s", exe, name);
+  return 0;
+}
