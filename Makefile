@@ -30,7 +30,7 @@ AGENT_SRCS := $(wildcard src/agentd/*.c) src/json.c src/proto.c src/error.c
 AGENT_OBJS := $(AGENT_SRCS:src/%.c=build/agent-obj/%.o)
 AGENT_SAN_OBJS := $(AGENT_SRCS:src/%.c=build/asan/agent-obj/%.o)
 
-.PHONY: all asan rootfs test lint spec install uninstall clean demo fuzz bench
+.PHONY: all asan rootfs guest test lint spec install uninstall clean demo fuzz bench
 
 all: build/vc build/vc-agent
 
@@ -74,6 +74,19 @@ rootfs: build/rootfs/bin/busybox
 build/rootfs/bin/busybox: scripts/mkrootfs
 	scripts/mkrootfs build/rootfs
 
+# The guest image of the VM backends: Debian's kernel as an uncompressed
+# vmlinux, and an initramfs with busybox, guest/init, the agent and the
+# kernel modules (scripts/mkguest).  The stamp names the kernel package;
+# it is checked again when apt's package lists change.
+guest: build/guest/vmlinux build/guest/initrd
+
+build/guest/vmlinux build/guest/initrd &: scripts/mkguest $(wildcard guest/*) \
+		build/vc-agent build/guest/pkg/stamp
+	scripts/mkguest build/guest
+
+build/guest/pkg/stamp: $(wildcard /var/lib/apt/lists/*_Packages*)
+	scripts/mkguest --fetch build/guest
+
 # libFuzzer targets (clang): make fuzz [FUZZ_SECONDS=60]
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(patsubst fuzz/%.c,build/fuzz/%,$(wildcard fuzz/*.c))
@@ -116,7 +129,12 @@ install: build/vc build/vc-agent
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/vc
 	install -m 0755 build/vc $(DESTDIR)$(PREFIX)/bin/vc
 	install -m 0755 build/vc-agent $(DESTDIR)$(PREFIX)/bin/vc-agent
-	cp -R lua policies examples $(DESTDIR)$(PREFIX)/share/vc/
+	cp -R lua examples $(DESTDIR)$(PREFIX)/share/vc/
+	if [ -d policies ]; then cp -R policies $(DESTDIR)$(PREFIX)/share/vc/; fi
+	if [ -f build/guest/vmlinux ]; then \
+	  install -d $(DESTDIR)$(PREFIX)/share/vc/build/guest && \
+	  install -m 0644 build/guest/vmlinux build/guest/initrd \
+	    $(DESTDIR)$(PREFIX)/share/vc/build/guest/; fi
 
 uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/bin/vc $(DESTDIR)$(PREFIX)/bin/vc-agent \

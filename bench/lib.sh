@@ -15,7 +15,7 @@ ROOTFS=${ROOTFS:-$REPO/build/rootfs}
 # settle: sleep BENCH_SETTLE_MS (default 50) before a timed command, so
 # that every run, vc's or crun's, starts on a quiet kernel. Moving a task
 # into a cgroup v1 (both runtimes do it) waits for an RCU grace period,
-# 5-20 ms here, unless another move happened in the last ~20 ms: without
+# 5-25 ms here, unless another move happened in the last ~20 ms: without
 # the pause a short run is timed warm from the run before it and a long one
 # cold, which is a property of the loop, not of the runtime.
 settle() {
@@ -71,18 +71,23 @@ cleanup_all() {
   for id in $(crun list 2>/dev/null | awk -v p="$prefix" 'index($1, p) == 1 { print $1 }'); do
     crun_ns crun delete -f "$id" >/dev/null 2>&1 || echo "bench: crun $id: delete failed" >&2
   done
+  umount "$root/run" 2>/dev/null || true
   rm -rf "$tmp"
 }
 
-# bench_setup NAME: TMP (a fresh folder under /tmp), ROOT (the vc --root
-# in it), PREFIX (for crun container IDs), and the trap that cleans up.
+# bench_setup NAME: TMP (a fresh folder under BENCH_TMPDIR, default /tmp),
+# ROOT (the vc --root in it), PREFIX (for crun container IDs), and the trap
+# that cleans up. ROOT/run is a tmpfs, as /run/vc is by default: vc's
+# runtime records live in memory, its configs (ROOT/lib) on disk.
 bench_setup() {
   need_tools
-  TMP=$(mktemp -d "/tmp/vc-bench-$1.XXXXXX")
+  TMP=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/vc-bench-$1.XXXXXX")
   ROOT=$TMP/root
   PREFIX=vcbench-$$-
   trap 'cleanup_all "$TMP" "$ROOT" "$PREFIX"' EXIT
   trap 'exit 130' INT TERM HUP
+  mkdir -p "$ROOT/run"
+  mount -t tmpfs -o mode=0750 vc-bench "$ROOT/run" || die "cannot mount a tmpfs at $ROOT/run"
 }
 
 # The median of the numbers on stdin, one a line.

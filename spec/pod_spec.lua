@@ -176,13 +176,11 @@ describe("vc.pod", function()
   it("defaults to the qemu backend, never to the mock", function()
     local cfg = mock_pod("q")
     cfg.hypervisor = nil
+    cfg.vm = { kernel = "/nonexistent/vmlinux" }
     local p, err = vc.pod.create(cfg)
-    if p then
-      assert.equal("qemu", p:status().hypervisor)
-      assert.is_true(p:delete { force = true })
-    else
-      assert.matches('unknown hypervisor "qemu"', err, 1, true)
-    end
+    assert.is_nil(p)
+    assert.matches("qemu: kernel /nonexistent/vmlinux: No such file", err, 1, true)
+    assert.same({}, vc.pod.list())
   end)
 
   it("refuses a bad config with the key's path, touching nothing", function()

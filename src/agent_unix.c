@@ -162,14 +162,15 @@ static int dial(const char *path, vc_err_t *err) {
   return vc_steal_fd(fd);
 }
 
-static int handshake(vc_agent_t *a, struct conn *c, vc_err_t *err) {
+static int handshake(vc_agent_t *a, struct conn *c, int timeout_ms,
+                     vc_err_t *err) {
   cleanup_jw vc_jw_t w;
   vc_jw_init(&w);
   long long id = begin(c, &w, "version");
   vc_jw_key(&w, "protocol");
   vc_jw_int(&w, VC_PROTO_VERSION);
   cleanup_json vc_json_t *r = NULL;
-  if (call(a, &w, id, REPLY_MS, &r, err) < 0)
+  if (call(a, &w, id, timeout_ms, &r, err) < 0)
     return -1;
   long long v;
   if (vc_json_get_int(r, "protocol", &v) < 0 || v != VC_PROTO_VERSION)
@@ -205,7 +206,9 @@ static int unix_connect(vc_agent_t *a, double timeout_s, vc_err_t *err) {
     usleep(pause);
     pause = pause < 50000 ? pause * 2 : pause;
   }
-  if (handshake(a, c, err) < 0) {
+  /* A VM's port accepts at once; the guest answers once it has booted. */
+  long long left = deadline - now_ms();
+  if (handshake(a, c, left > 1000 ? (int)left : 1000, err) < 0) {
     if (c->fd >= 0)
       close(c->fd);
     c->fd = -1;

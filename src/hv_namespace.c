@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -176,8 +177,8 @@ static void child_fail(int report, const char *what) {
 
 /* The intermediate child: new namespaces, then the sandbox's PID 1, whose
  * pid it reports before leaving it to init. */
-static void launcher(vc_hv_t *hv, int pid_pipe, int report,
-                     char *const argv[]) {
+static void launcher(vc_hv_t *hv, int pid_pipe, int report, int ready,
+                     char *ready_arg, size_t ready_size, char *const argv[]) {
   setsid();
   if (unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
               CLONE_NEWNET) < 0)
@@ -186,7 +187,12 @@ static void launcher(vc_hv_t *hv, int pid_pipe, int report,
   if (pid == 0) {
     close(pid_pipe);
     const char *failed = sandbox_init(hv);
+    /* The agent's copy of the ready pipe, open across exec. */
+    int fd = failed == NULL ? dup(ready) : -1;
+    if (failed == NULL && fd < 0)
+      failed = "ready pipe";
     if (failed == NULL) {
+      snprintf(ready_arg, ready_size, "%d", fd);
       execv(argv[0], argv);
       failed = argv[0];
     }
@@ -214,29 +220,24 @@ static void log_tail(vc_hv_t *hv, char *out, size_t size) {
   snprintf(out, size, "%s", data + start);
 }
 
-/* Wait until the agent listens on sock; fail at once, quoting its log,
- * if it dies first. */
-static int await_agent(vc_hv_t *hv, const char *sock, double timeout_s,
+/* Wait until the agent says it serves (a byte on its ready pipe); fail at
+ * once, quoting its log, if it dies first (the pipe closes empty). */
+static int await_agent(vc_hv_t *hv, int ready, double timeout_s,
                        vc_err_t *err) {
-  struct timespec pause = {0, 500000};
-  struct timespec t0, t;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  for (;;) {
-    if (access(sock, F_OK) == 0)
-      return 0;
-    if (!vc_proc_alive(hv->info.pid, hv->info.start_time)) {
-      char tail[512];
-      log_tail(hv, tail, sizeof tail);
-      return vc_fail(err, EIO, "namespace: the agent exited at start%s%s",
-                     tail[0] != '\0' ? ": " : "", tail);
-    }
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    if ((double)(t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9 >
-        timeout_s)
-      return vc_fail(err, ETIMEDOUT, "namespace: the agent did not listen "
-                     "within %gs", timeout_s);
-    nanosleep(&pause, NULL);
-  }
+  struct pollfd p = {.fd = ready, .events = POLLIN};
+  int r;
+  while ((r = poll(&p, 1, (int)(timeout_s * 1000))) < 0 && errno == EINTR)
+    ;
+  if (r == 0)
+    return vc_fail(err, ETIMEDOUT, "namespace: the agent did not listen "
+                   "within %gs", timeout_s);
+  char c;
+  if (r > 0 && read(ready, &c, 1) == 1)
+    return 0;
+  char tail[512];
+  log_tail(hv, tail, sizeof tail);
+  return vc_fail(err, EIO, "namespace: the agent exited at start%s%s",
+                 tail[0] != '\0' ? ": " : "", tail);
 }
 
 static int ns_stop(vc_hv_t *hv, double timeout_s, vc_err_t *err);
@@ -260,9 +261,11 @@ static int ns_start(vc_hv_t *hv, vc_err_t *err) {
   }
   if (unlink(sock) < 0 && errno != ENOENT)
     return vc_error(err, errno, "namespace: remove stale %s", sock);
-  char *const argv[] = {agent,     "--listen",        sock, "--state-dir",
-                        state,     "--cgroup-parent", name, NULL};
-  int pids[2], report[2];
+  char ready_arg[16] = "";
+  char *const argv[] = {agent, "--listen",        sock, "--state-dir",
+                        state, "--cgroup-parent", name, "--ready-fd",
+                        ready_arg, NULL};
+  int pids[2], report[2], ready[2];
   if (pipe2(pids, O_CLOEXEC) < 0)
     return vc_error(err, errno, "namespace: pipe");
   if (pipe2(report, O_CLOEXEC) < 0) {
@@ -270,20 +273,31 @@ static int ns_start(vc_hv_t *hv, vc_err_t *err) {
     close(pids[1]);
     return vc_error(err, errno, "namespace: pipe");
   }
-  cleanup_close int pid_r = pids[0], report_r = report[0];
+  if (pipe2(ready, O_CLOEXEC) < 0) {
+    close(pids[0]);
+    close(pids[1]);
+    close(report[0]);
+    close(report[1]);
+    return vc_error(err, errno, "namespace: pipe");
+  }
+  cleanup_close int pid_r = pids[0], report_r = report[0], ready_r = ready[0];
   pid_t child = fork();
   if (child < 0) {
     close(pids[1]);
     close(report[1]);
+    close(ready[1]);
     return vc_error(err, errno, "namespace: fork");
   }
   if (child == 0) {
     close(pid_r);
     close(report_r);
-    launcher(hv, pids[1], report[1], argv);
+    close(ready_r);
+    launcher(hv, pids[1], report[1], ready[1], ready_arg, sizeof ready_arg,
+             argv);
   }
   close(pids[1]);
   close(report[1]);
+  close(ready[1]);
   int status;
   while (waitpid(child, &status, 0) < 0 && errno == EINTR)
     ;
@@ -304,7 +318,7 @@ static int ns_start(vc_hv_t *hv, vc_err_t *err) {
   snprintf(hv->info.accel, sizeof hv->info.accel, "none");
   snprintf(hv->info.share, sizeof hv->info.share, "bind");
   snprintf(hv->info.agent, sizeof hv->info.agent, "unix:%.100s", sock);
-  if (await_agent(hv, sock, 10, err) < 0) {
+  if (await_agent(hv, ready_r, 10, err) < 0) {
     vc_err_t ignored;
     ns_stop(hv, 1, &ignored);
     return -1;

@@ -23,6 +23,7 @@
 #define HV_MT "vc.hypervisor"
 
 static const struct vc_hv_ops *const backends[] = {
+    &vc_hv_qemu_ops,
     &vc_hv_namespace_ops,
     &vc_hv_mock_ops,
     NULL,
@@ -162,6 +163,33 @@ static int l_destroy(lua_State *L) {
   return result(L, h->hv.ops->destroy(&h->hv, &err), &err);
 }
 
+/* hv:share_rootfs(cid, host_path) -> the path the agent must use */
+static int l_share_rootfs(lua_State *L) {
+  lhv_t *h = checkhv(L);
+  const char *cid = luaL_checkstring(L, 2);
+  const char *path = luaL_checkstring(L, 3);
+  if (h->hv.ops->share_rootfs == NULL) {
+    lua_settop(L, 3);
+    return 1;
+  }
+  char guest[4096];
+  vc_err_t err = {0};
+  if (h->hv.ops->share_rootfs(&h->hv, cid, path, guest, sizeof guest, &err) <
+      0)
+    return vc_pushfail(L, &err);
+  lua_pushstring(L, guest);
+  return 1;
+}
+
+static int l_unshare_rootfs(lua_State *L) {
+  lhv_t *h = checkhv(L);
+  const char *cid = luaL_checkstring(L, 2);
+  vc_err_t err = {0};
+  if (h->hv.ops->unshare_rootfs == NULL)
+    return result(L, 0, &err);
+  return result(L, h->hv.ops->unshare_rootfs(&h->hv, cid, &err), &err);
+}
+
 static int l_status(lua_State *L) {
   lhv_t *h = checkhv(L);
   vc_err_t err = {0};
@@ -200,9 +228,17 @@ static int l_backends(lua_State *L) {
 }
 
 static const luaL_Reg methods[] = {
-    {"close", l_close},   {"create", l_create}, {"destroy", l_destroy},
-    {"info", l_info},     {"pause", l_pause},   {"resume", l_resume},
-    {"start", l_start},   {"status", l_status}, {"stop", l_stop},
+    {"close", l_close},
+    {"create", l_create},
+    {"destroy", l_destroy},
+    {"info", l_info},
+    {"pause", l_pause},
+    {"resume", l_resume},
+    {"share_rootfs", l_share_rootfs},
+    {"start", l_start},
+    {"status", l_status},
+    {"stop", l_stop},
+    {"unshare_rootfs", l_unshare_rootfs},
     {NULL, NULL},
 };
 

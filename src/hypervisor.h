@@ -44,6 +44,11 @@ struct vc_hv_ops {
   int (*status)(vc_hv_t *hv, vc_vm_state_t *state, vc_err_t *err);
   /* Release everything create and start made; stops a running sandbox. */
   int (*destroy)(vc_hv_t *hv, vc_err_t *err);
+  /* Make a container's rootfs, a host folder, visible to the agent; guest
+   * gets the path the agent must use.  NULL: the agent sees host paths. */
+  int (*share_rootfs)(vc_hv_t *hv, const char *cid, const char *host_path,
+                      char *guest, size_t size, vc_err_t *err);
+  int (*unshare_rootfs)(vc_hv_t *hv, const char *cid, vc_err_t *err);
 };
 
 struct vc_hv {
@@ -57,5 +62,6 @@ const struct vc_hv_ops *vc_hv_find(const char *name);
 
 extern const struct vc_hv_ops vc_hv_mock_ops;
 extern const struct vc_hv_ops vc_hv_namespace_ops;
+extern const struct vc_hv_ops vc_hv_qemu_ops;
 
 #endif

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,16 +56,24 @@ bool vc_proc_alive(pid_t pid, unsigned long long start) {
 
 bool vc_proc_end(pid_t pid, unsigned long long start, int sig,
                  double timeout_s) {
-  if (!vc_proc_alive(pid, start))
-    return true;
-  kill(pid, sig);
-  struct timespec pause = {0, 2000000};
-  for (double waited = 0; waited <= timeout_s; waited += 0.002) {
-    if (!vc_proc_alive(pid, start))
-      return true;
-    nanosleep(&pause, NULL);
+  /* A pidfd names the process itself: once it is open and the start time
+   * still matches, a signal cannot reach a process that reused the pid, and
+   * poll says when it exits (a zombie counts as gone). */
+  int fd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+  if (fd < 0)
+    return !vc_proc_alive(pid, start);
+  bool gone = !vc_proc_alive(pid, start);
+  if (!gone) {
+    if (sig != 0)
+      syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0);
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int r;
+    while ((r = poll(&p, 1, (int)(timeout_s * 1000))) < 0 && errno == EINTR)
+      ;
+    gone = r > 0;
   }
-  return !vc_proc_alive(pid, start);
+  close(fd);
+  return gone;
 }
 
 int vc_sibling_program(const char *name, char *out, size_t size,

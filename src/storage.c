@@ -383,6 +383,14 @@ static int remove_at(int dfd, const char *name, struct rmtree *rt, int depth,
     return vc_error(err, errno, "remove %s", rt->path);
   if (depth > RMTREE_DEPTH)
     return vc_fail(err, ELOOP, "remove %s: nested too deeply", rt->path);
+  /* Never descend into a mount (a container's rootfs bound in by a backend):
+   * deleting a pod must not delete what the mount shows. */
+  struct statx stx;
+  if (statx(dfd, name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &stx) == 0 &&
+      (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+      (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
+    return vc_fail(err, EBUSY, "remove %s: a mount point; not removed",
+                   rt->path);
   /* A racing writer may add a file while we empty the folder: go again. */
   for (int pass = 0;; pass++) {
     if (empty_dir(dfd, name, rt, depth, err) < 0)

@@ -316,6 +316,7 @@ local pod = record {
       { "kernel", abspath },
       { "initrd", abspath },
       { "kernel_params", str },
+      { "boot_timeout", timeout },
     }, default = {} },
   { "volumes", list_of(record {
       { "tag", tag, required = true },

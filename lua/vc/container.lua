@@ -75,8 +75,9 @@ function M.add(pod, ccfg)
     local ok, err = pcall(function()
       store.write(st, pod.id, norm.id, "config", norm)
       if pod_vm_up(st, cfg) then
-        local agent = sandbox.agent(cfg, sandbox.hypervisor(st, cfg))
-        failure.check(agent:create_container(sandbox.container_spec(norm)))
+        local hv = sandbox.hypervisor(st, cfg)
+        local agent = sandbox.agent(cfg, hv)
+        failure.check(agent:create_container(sandbox.shared_container_spec(hv, norm)))
       end
       internal.set_container_state(st, pod.id, norm.id, { state = "ready" })
     end)
@@ -97,7 +98,8 @@ function Container:start()
       -- A finished process cannot be restarted in place: make it anew.
       failure.check(agent:remove_container(self.id))
       local ccfg = internal.container_config(st, cfg.id, self.id)
-      failure.check(agent:create_container(sandbox.container_spec(ccfg)))
+      local hv = sandbox.hypervisor(st, cfg)
+      failure.check(agent:create_container(sandbox.shared_container_spec(hv, ccfg)))
     end
     failure.check(agent:start_container(self.id))
     rec = { state = "running", started = os.date("!%Y-%m-%dT%H:%M:%SZ") }
@@ -232,6 +234,7 @@ function Container:delete()
     end
     failure.check(state.can_delete("container", self.id, rec.state))
     if agent then failure.check(agent:remove_container(self.id)) end
+    failure.check(sandbox.hypervisor(st, cfg):unshare_rootfs(self.id))
     failure.check(st:delete_container(cfg.id, self.id))
     return true
   end)

@@ -110,13 +110,13 @@ local function boot(st, cfg, undo)
   failure.check(hv:start())
   undo.push(function() hv:stop() end)
   sandbox.save_info(st, cfg, hv)
-  local agent = sandbox.agent(cfg, hv)
+  local agent = sandbox.agent(cfg, hv, st)
   local spec = sandbox.vm_spec(st, cfg)
   spec.share = hv:info().share
   failure.check(agent:create_pod(spec))
   for _, cid in ipairs(st:containers(cfg.id)) do
     local ccfg = internal.container_config(st, cfg.id, cid)
-    failure.check(agent:create_container(sandbox.container_spec(ccfg)))
+    failure.check(agent:create_container(sandbox.shared_container_spec(hv, ccfg)))
   end
   return hv, agent
 end
@@ -282,6 +282,9 @@ local function stop_all(st, cfg, vm_alive, kill)
       internal.set_container_state(st, cfg.id, cid, crec)
     end
   end
+  -- The agent ends the sandbox in order (in a VM: powers it off); the
+  -- backend then makes sure it is gone.
+  if agent then agent:shutdown() end
   failure.check(hv:stop())
 end
 

@@ -2,14 +2,20 @@
 -- for its VM (with the runtime facts saved by whichever vc process started
 -- it) and a connected agent.
 local agent = require "vc.core.agent"
+local build = require "vc.core.build"
 local failure = require "vc.failure"
 local hypervisor = require "vc.core.hypervisor"
 local store = require "vc.store"
 
 local M = {}
 
--- Seconds to wait for the agent while a sandbox boots.
+-- Seconds to wait for the agent while a sandbox boots (vm.boot_timeout).
 M.AGENT_TIMEOUT = 30
+
+-- The guest image built by `make guest` (installed alike under share/vc).
+local function guest_file(name)
+  return build.home .. "/build/guest/" .. name
+end
 
 --- What the hypervisor backend needs to know about a pod.
 function M.vm_spec(st, cfg)
@@ -18,8 +24,8 @@ function M.vm_spec(st, cfg)
     run_dir = st:paths(cfg.id).run_dir,
     cpus = cfg.vm.cpus,
     memory_mib = cfg.vm.memory_mib,
-    kernel = cfg.vm.kernel,
-    initrd = cfg.vm.initrd,
+    kernel = cfg.vm.kernel or guest_file("vmlinux"),
+    initrd = cfg.vm.initrd or guest_file("initrd"),
     kernel_params = cfg.vm.kernel_params,
     volumes = cfg.volumes,
     annotations = cfg.annotations,
@@ -55,15 +61,41 @@ function M.save_info(st, cfg, hv)
   store.write(st, cfg.id, nil, "agent", { address = info.agent })
 end
 
---- A connected agent for the pod whose VM hv runs.
-function M.agent(cfg, hv)
+-- The last lines a VM wrote on its console, to explain a failed boot.
+local function console_tail(st, id)
+  local f = io.open(st:paths(id).run_dir .. "/console.log", "rb")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  local lines = {}
+  for line in text:gmatch("[^\r\n]+") do lines[#lines + 1] = line end
+  if #lines == 0 then return nil end
+  return table.concat(lines, "\n", math.max(1, #lines - 9))
+end
+
+--- A connected agent for the pod whose VM hv runs. st (optional) lets a
+-- failure quote the end of the VM's console.
+function M.agent(cfg, hv, st)
   local address = hv:info().agent
   if address == "" then
     failure.raise("pod %s: its sandbox is not running", cfg.id)
   end
   local a = failure.check(agent.open(address, { annotations = cfg.annotations }))
-  failure.check(a:connect(M.AGENT_TIMEOUT))
+  local ok, err = a:connect(cfg.vm.boot_timeout or M.AGENT_TIMEOUT)
+  if not ok then
+    a:close()
+    local tail = st and console_tail(st, cfg.id)
+    failure.raise("pod %s: %s%s", cfg.id, err,
+                  tail and ("; the end of its console:\n" .. tail) or "")
+  end
   return a
+end
+
+--- A container's spec for the agent, its rootfs shared into the sandbox.
+function M.shared_container_spec(hv, ccfg)
+  local spec = M.container_spec(ccfg)
+  spec.rootfs = failure.check(hv:share_rootfs(ccfg.id, ccfg.rootfs))
+  return spec
 end
 
 return M

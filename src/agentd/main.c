@@ -54,7 +54,7 @@ void agent_log(agent_t *a, const char *fmt, ...) {
 
 static void usage(FILE *f) {
   fputs("usage: vc-agent (--listen SOCKET | --port NAME) --state-dir DIR\n"
-        "                [--cgroup-parent NAME] [--log FILE]\n",
+        "                [--cgroup-parent NAME] [--log FILE] [--ready-fd N]\n",
         f);
 }
 
@@ -165,6 +165,7 @@ int main(int argc, char **argv) {
       {"state-dir", required_argument, NULL, 's'},
       {"cgroup-parent", required_argument, NULL, 'c'},
       {"log", required_argument, NULL, 'L'},
+      {"ready-fd", required_argument, NULL, 'r'},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'V'},
       {NULL, 0, NULL, 0},
@@ -172,6 +173,7 @@ int main(int argc, char **argv) {
   agent_t a = {.listen_fd = -1, .signal_fd = -1, .null_fd = -1,
                .self_pidns = -1, .cgroup_parent = "vc-agent", .log = stderr};
   const char *log_path = NULL;
+  int ready_fd = -1; /* written to once serving: the launcher waits on it */
   for (int opt; (opt = getopt_long(argc, argv, "", options, NULL)) != -1;) {
     switch (opt) {
     case 'l': a.listen_path = optarg; break;
@@ -179,6 +181,7 @@ int main(int argc, char **argv) {
     case 's': a.state_dir = optarg; break;
     case 'c': a.cgroup_parent = optarg; break;
     case 'L': log_path = optarg; break;
+    case 'r': ready_fd = atoi(optarg); break;
     case 'h': usage(stdout); return 0;
     case 'V': puts("vc-agent " VC_VERSION); return 0;
     default: usage(stderr); return 2;
@@ -208,6 +211,11 @@ int main(int argc, char **argv) {
 
   vc_err_t err = {0};
   int ret = setup(&a, &err);
+  if (ready_fd > 2) {
+    if (ret == 0 && write(ready_fd, "1", 1) < 0)
+      agent_log(&a, "ready-fd %d: %s", ready_fd, strerror(errno));
+    close(ready_fd);
+  }
   if (ret == 0) {
     agent_log(&a, "serving on %s%s (pid %d)", a.listen_path ? "" : "port ",
               a.listen_path ? a.listen_path : a.port_name, (int)getpid());
