@@ -111,14 +111,14 @@ lint:
 	luacheck -q $(wildcard lua spec policies examples bench)
 
 # Runs everything and ends with the line "N passed, N failed".
-test: all asan rootfs
+test: all asan rootfs guest
 	scripts/run-tests
 
 # One spec run with the normal build: make spec [SPEC=spec/x_spec.lua]
 spec: build/vc
 	VC_BIN=$(CURDIR)/build/vc build/vc run /usr/bin/busted $(SPEC)
 
-demo: build/vc
+demo: all rootfs guest
 	build/vc run examples/hello.lua
 
 # The benchmarks against crun; rewrites the table in docs/PERFORMANCE.md.

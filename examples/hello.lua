@@ -2,12 +2,13 @@
 --
 --   vc run examples/hello.lua [HYPERVISOR]
 --
--- HYPERVISOR defaults to "namespace" (the container runs for real, in
--- namespaces and cgroups on this host) until the qemu backend lands;
--- "mock" walks the pod through its lifecycle without running anything.
+-- With no HYPERVISOR the pod gets the default backend, "qemu": a real VM
+-- boots and the container runs inside it.  "namespace" runs the container
+-- in namespaces and cgroups on this host, without a VM; "mock" walks the
+-- pod through its lifecycle without running anything.
 local vc = require "vc"
 
-local backend = arg[1] or "namespace"
+local backend = arg[1]     -- nil: the default backend
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 
 if backend == "mock" then

@@ -102,9 +102,12 @@ static int l_tostring(lua_State *L) {
 
 /* Copy opts.annotations into the handle (already owned by __gc). */
 static void read_annotations(lua_State *L, int opts, vc_agent_t *a) {
-  if (lua_isnoneornil(L, opts) ||
-      lua_getfield(L, opts, "annotations") != LUA_TTABLE)
+  if (lua_isnoneornil(L, opts))
     return;
+  if (lua_getfield(L, opts, "annotations") != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return;
+  }
   size_t n = 0;
   for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1))
     if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING)

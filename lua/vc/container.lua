@@ -76,7 +76,7 @@ function M.add(pod, ccfg)
       store.write(st, pod.id, norm.id, "config", norm)
       if pod_vm_up(st, cfg) then
         local hv = sandbox.hypervisor(st, cfg)
-        local agent = sandbox.agent(cfg, hv)
+        local agent <close> = sandbox.agent(cfg, hv)
         failure.check(agent:create_container(sandbox.shared_container_spec(hv, norm)))
       end
       internal.set_container_state(st, pod.id, norm.id, { state = "ready" })
@@ -92,7 +92,7 @@ end
 
 function Container:start()
   return failure.catch(internal.locked, self.pod.id, "exclusive", function(st, cfg)
-    local agent, rec = running_pod(st, cfg, self.id, "start")
+    local agent <close>, rec = running_pod(st, cfg, self.id, "start")
     failure.check(state.check("container", self.id, rec.state, "running"))
     if rec.state == "stopped" then
       -- A finished process cannot be restarted in place: make it anew.
@@ -111,7 +111,7 @@ end
 
 function Container:stop()
   return failure.catch(internal.locked, self.pod.id, "exclusive", function(st, cfg)
-    local agent, rec = running_pod(st, cfg, self.id, "stop")
+    local agent <close>, rec = running_pod(st, cfg, self.id, "stop")
     failure.check(state.check("container", self.id, rec.state, "stopped"))
     local ccfg = internal.container_config(st, cfg.id, self.id)
     failure.check(agent:stop_container(self.id, ccfg.stop_timeout or 10))
@@ -127,7 +127,7 @@ function Container:kill(sig)
   local signum, serr = agentlib.signum(tostring(sig or "TERM"))
   if not signum then return nil, serr end
   return failure.catch(internal.locked, self.pod.id, "exclusive", function(st, cfg)
-    local agent, rec = running_pod(st, cfg, self.id, "signal")
+    local agent <close>, rec = running_pod(st, cfg, self.id, "signal")
     if rec.state ~= "running" then
       failure.raise("container %s: cannot signal while %s", self.id, rec.state)
     end
@@ -165,7 +165,7 @@ function Container:exec(argv, opts)
     local norm = failure.check(config.container({
       id = self.id, rootfs = "/", argv = argv, env = opts.env, cwd = opts.cwd, user = opts.user,
     }, "exec"))
-    local agent, rec, ccfg = agent_for(self, "exec")
+    local agent <close>, rec, ccfg = agent_for(self, "exec")
     if rec.state ~= "running" then
       failure.raise("container %s: cannot exec while %s", self.id, rec.state)
     end
@@ -185,7 +185,7 @@ end
 -- timeout in seconds (default: forever).
 function Container:wait(timeout)
   return failure.catch(function()
-    local agent, rec = agent_for(self, "wait")
+    local agent <close>, rec = agent_for(self, "wait")
     if rec.state == "stopped" then return rec.exit_code end
     local code = failure.check(agent:wait(self.id, timeout or -1))
     internal.locked(self.pod.id, "exclusive", function(st, cfg)
@@ -200,7 +200,7 @@ end
 -- each stream): stdout, stderr, truncated.
 function Container:logs()
   return failure.catch(function()
-    local agent = agent_for(self, "read the logs")
+    local agent <close> = agent_for(self, "read the logs")
     return failure.check(agent:read_output(self.id))
   end)
 end
@@ -208,7 +208,7 @@ end
 --- The container's processes: a list of { pid, cmd }.
 function Container:processes()
   return failure.catch(function()
-    local agent = agent_for(self, "list processes")
+    local agent <close> = agent_for(self, "list processes")
     return failure.check(agent:list_processes(self.id))
   end)
 end
@@ -216,7 +216,7 @@ end
 --- CPU and memory: { cpu_ns, memory_bytes, memory_limit_bytes, pids }.
 function Container:stats()
   return failure.catch(function()
-    local agent = agent_for(self, "read stats")
+    local agent <close> = agent_for(self, "read stats")
     return failure.check(agent:stats(self.id))
   end)
 end
@@ -225,9 +225,8 @@ function Container:delete()
   return failure.catch(internal.locked, self.pod.id, "exclusive", function(st, cfg)
     local rec = store.read_opt(st, cfg.id, self.id, "state") or { state = "ready" }
     local up = pod_vm_up(st, cfg)
-    local agent
+    local agent <close> = up and sandbox.agent(cfg, sandbox.hypervisor(st, cfg)) or nil
     if up then
-      agent = sandbox.agent(cfg, sandbox.hypervisor(st, cfg))
       rec = internal.sync_container(st, cfg.id, agent, self.id, rec)
     elseif rec.state == "running" then
       rec.state = "stopped"

@@ -161,7 +161,7 @@ local function create(cfg)
     local hv = sandbox.hypervisor(st, podcfg)
     failure.check(hv:create())
     undo.push(function() hv:destroy() end)
-    boot(st, podcfg, undo)
+    select(2, boot(st, podcfg, undo)):close()
     for _, ccfg in ipairs(cfg.containers) do
       internal.set_container_state(st, cfg.id, ccfg.id, { state = "ready" })
     end
@@ -196,7 +196,12 @@ function M.run(cfg)
   local p, cerr = failure.catch(create, norm)
   if not p then return nil, cerr end
   local ok, serr = p:start()
-  if not ok then return nil, serr end
+  if not ok then
+    -- run is one step for its caller: a pod that cannot start is undone
+    local deleted, derr = p:delete { force = true }
+    if not deleted then log.warn("rollback: " .. derr, { pod = p.id }) end
+    return nil, serr
+  end
   return p
 end
 
@@ -232,12 +237,8 @@ local function start(self)
     check_move(self.id, from, "running")
     local undo = failure.undo()
     local ok, err = pcall(function()
-      local agent
-      if from == "stopped" then
-        agent = select(2, boot(st, cfg, undo))
-      else
-        agent = sandbox.agent(cfg, sandbox.hypervisor(st, cfg))
-      end
+      local agent <close> = from == "stopped" and select(2, boot(st, cfg, undo))
+                            or sandbox.agent(cfg, sandbox.hypervisor(st, cfg))
       for _, cid in ipairs(st:containers(self.id)) do
         local crec = store.read_opt(st, self.id, cid, "state") or { state = "ready" }
         if from == "stopped" and crec.state == "running" then crec.state = "stopped" end
@@ -264,11 +265,8 @@ end
 -- (gracefully, or at once with kill), then the VM.
 local function stop_all(st, cfg, vm_alive, kill)
   local hv = sandbox.hypervisor(st, cfg)
-  local agent
-  if vm_alive then
-    local ok, a = pcall(sandbox.agent, cfg, hv)
-    if ok then agent = a else log.warn("stop: agent unreachable: " .. tostring(a)) end
-  end
+  local agent = vm_alive and sandbox.try_agent(cfg, hv, 10) or nil
+  if vm_alive and not agent then log.warn("stop: agent unreachable", { pod = cfg.id }) end
   for _, cid in ipairs(st:containers(cfg.id)) do
     local crec = store.read_opt(st, cfg.id, cid, "state") or { state = "ready" }
     if crec.state == "running" then
@@ -284,7 +282,10 @@ local function stop_all(st, cfg, vm_alive, kill)
   end
   -- The agent ends the sandbox in order (in a VM: powers it off); the
   -- backend then makes sure it is gone.
-  if agent then agent:shutdown() end
+  if agent then
+    agent:shutdown()
+    agent:close()
+  end
   failure.check(hv:stop())
 end
 
@@ -359,7 +360,10 @@ end
 
 --- A snapshot of the pod: { id, state, hypervisor, accel, pid, created,
 -- containers = { {id, state, exit_code}... } }, or nil and a message.
-function Pod:status()
+-- opts.live = false skips asking the agent which processes have exited
+-- (the records then tell), as a listing does.
+function Pod:status(opts)
+  local live = not (opts and opts.live == false)
   return failure.catch(function()
     local st = runtime.store()
     if not st:exists(self.id) then failure.raise("pod %s: no such pod", self.id) end
@@ -375,11 +379,8 @@ function Pod:status()
       created = rec and rec.created,
       containers = {},
     }
-    local agent
-    if s.state == "running" then
-      local ok, a = pcall(sandbox.agent, cfg, sandbox.hypervisor(st, cfg))
-      agent = ok and a or nil
-    end
+    local agent <close> = live and s.state == "running"
+                          and sandbox.try_agent(cfg, sandbox.hypervisor(st, cfg), 1) or nil
     for _, cid in ipairs(st:containers(self.id)) do
       local crec = store.read_opt(st, self.id, cid, "state") or { state = "unknown" }
       local c = { id = cid, state = crec.state, exit_code = crec.exit_code, oom = crec.oom }
@@ -389,9 +390,9 @@ function Pod:status()
         elseif s.state == "paused" then
           c.state = "paused"
         elseif agent then
-          local live = agent:status(cid)
-          if live and live.state == "exited" then
-            c.state, c.exit_code, c.oom = "stopped", live.exit_code, live.oom or nil
+          local now_st = agent:status(cid)
+          if now_st and now_st.state == "exited" then
+            c.state, c.exit_code, c.oom = "stopped", now_st.exit_code, now_st.oom or nil
           end
         end
       end

@@ -74,14 +74,15 @@ local function console_tail(st, id)
 end
 
 --- A connected agent for the pod whose VM hv runs. st (optional) lets a
--- failure quote the end of the VM's console.
-function M.agent(cfg, hv, st)
+-- failure quote the end of the VM's console; timeout (optional) replaces
+-- the boot timeout.
+function M.agent(cfg, hv, st, timeout)
   local address = hv:info().agent
   if address == "" then
     failure.raise("pod %s: its sandbox is not running", cfg.id)
   end
   local a = failure.check(agent.open(address, { annotations = cfg.annotations }))
-  local ok, err = a:connect(cfg.vm.boot_timeout or M.AGENT_TIMEOUT)
+  local ok, err = a:connect(timeout or cfg.vm.boot_timeout or M.AGENT_TIMEOUT)
   if not ok then
     a:close()
     local tail = st and console_tail(st, cfg.id)
@@ -89,6 +90,14 @@ function M.agent(cfg, hv, st)
                   tail and ("; the end of its console:\n" .. tail) or "")
   end
   return a
+end
+
+--- An agent if one answers within timeout seconds, else nil: for reads
+-- that can do without it. (A VM's agent serves one connection at a time.)
+function M.try_agent(cfg, hv, timeout)
+  local ok, a = pcall(M.agent, cfg, hv, nil, timeout)
+  if ok then return a end
+  return nil
 end
 
 --- A container's spec for the agent, its rootfs shared into the sandbox.

@@ -133,7 +133,8 @@ end
 function ACTIONS.list(o)
   local rows, all = {}, {}
   for _, p in ipairs(pod.list()) do
-    local s = p:status() or { id = p.id, state = "unknown", hypervisor = "?", containers = {} }
+    local s = p:status { live = false }
+              or { id = p.id, state = "unknown", hypervisor = "?", containers = {} }
     all[#all + 1] = s
     rows[#rows + 1] = { s.id, s.state, s.hypervisor, #s.containers, s.created or "-" }
   end

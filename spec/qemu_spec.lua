@@ -1,0 +1,190 @@
+-- The qemu backend end to end: real VMs (KVM where usable, TCG here),
+-- the guest's agent over virtio-serial, rootfs and volumes over 9p.
+local cjson = require "cjson"
+local support = require "support"
+local vc = require "vc"
+
+local ROOTFS = support.project .. "/build/rootfs"
+local GUEST = support.project .. "/build/guest/vmlinux"
+
+local function sh(cmd)
+  return support.sh(cmd).stdout
+end
+
+local function qemu_pid(root, pod)
+  local info = cjson.decode(support.read_file(root .. "/run/pods/" .. pod .. "/hypervisor.json"))
+  return math.tointeger(info.pid)
+end
+
+local function gone(pid)
+  local stat = support.read_file("/proc/" .. pid .. "/stat")
+  return stat == nil or stat:match("^%d+ %b() ([ZX])") ~= nil
+end
+
+-- What a pod can leave on the host: QEMU processes and mounts naming root.
+local function traces(root)
+  local out = {}
+  for pid in sh("ls /proc"):gmatch("%d+") do
+    local cmd = support.read_file("/proc/" .. pid .. "/cmdline")
+    if cmd and cmd:find(root, 1, true) then
+      out[#out + 1] = "process " .. pid .. ": " .. cmd:gsub("%z", " ")
+    end
+  end
+  local mounts = sh("grep -F " .. support.quote(root) .. " /proc/self/mountinfo || true")
+  if mounts ~= "" then out[#out + 1] = "mounts: " .. mounts end
+  return table.concat(out, "\n")
+end
+
+local describe_vm = support.read_file(GUEST) and describe
+  or function(name) pending(name .. ": no guest image (make guest)") end
+
+describe_vm("qemu backend", function()
+  local root, rootfs
+
+  before_each(function()
+    -- short: the sockets' paths must fit in 108 bytes
+    root = support.tmpdir()
+    rootfs = root .. "/rootfs"
+    assert(os.execute("cp -a " .. support.quote(ROOTFS) .. " " .. support.quote(rootfs)))
+    vc.setup { root = root, lock_timeout = 30 }
+  end)
+
+  after_each(function()
+    for _, p in ipairs(vc.pod.list()) do p:delete { force = true } end
+    support.rmtree(root)
+  end)
+
+  local function ctr(id, argv, extra)
+    local c = { id = id, rootfs = rootfs, argv = argv }
+    for k, v in pairs(extra or {}) do c[k] = v end
+    return c
+  end
+
+  local function run(id, containers, extra)
+    local cfg = { id = id, containers = containers, vm = { memory_mib = 128 } }
+    for k, v in pairs(extra or {}) do cfg[k] = v end
+    return assert(vc.pod.run(cfg))
+  end
+
+  it("boots a VM by default and runs a busybox container in it", function()
+    local p = run("vm", {
+      ctr("hello", { "/bin/sh", "-c", "echo hello from $(hostname); exit 7" }),
+    })
+    local s = p:status()
+    assert.equal("qemu", s.hypervisor)
+    assert.is_truthy(s.accel == "tcg" or s.accel == "kvm")
+    local c = p:container("hello")
+    assert.equal(7, c:wait(60))
+    assert.equal("hello from hello\n", (c:logs()))
+    -- the guest's kernel, not the host's
+    assert.is_truthy(support.read_file(root .. "/run/pods/vm/console.log"))
+    assert.is_true(p:stop())
+    assert.equal("stopped", p:state())
+    assert.is_true(p:delete())
+    assert.equal("", traces(root))
+  end)
+
+  it("runs examples/hello.lua and shows backend and acceleration in status", function()
+    local r = support.vc(root, { "run", support.project .. "/examples/hello.lua" })
+    assert.equal(0, r.code, r.stderr)
+    assert.matches("[running, qemu]", r.stdout, 1, true)
+    assert.matches("hello from hello, pid 1, in Linux\n", r.stdout, 1, true)
+    assert.matches("container hello exited with code 0", r.stdout, 1, true)
+    assert.equal("[]\n", support.vc(root, { "pod", "list", "--json" }).stdout)
+    r = support.vc(root, { "pod", "create", "--id", "st" })
+    assert.equal(0, r.code, r.stderr)
+    assert.equal(0, support.vc(root, { "pod", "start", "st" }).code)
+    r = support.vc(root, { "pod", "status", "st" })
+    assert.equal(0, r.code, r.stderr)
+    assert.matches("ACCEL", r.stdout, 1, true)
+    assert.matches("\nst +running +qemu +[kt][vc][mg] ", r.stdout)
+  end)
+
+  it("execs, lists, pauses (no progress while paused) and resumes", function()
+    local p = run("work", { ctr("tick", { "/bin/sh", "-c",
+      "i=0; while :; do i=$((i+1)); echo $i > /tmp/n; usleep 50000; done" }) })
+    local c = p:container("tick")
+    local function count()
+      local code, out = c:exec { "/bin/cat", "/tmp/n" }
+      assert.equal(0, code)
+      return tonumber(out)
+    end
+    local code, out, err = c:exec { "/bin/sh", "-c", "echo out; echo err >&2; exit 4" }
+    assert.same({ 4, "out\n", "err\n" }, { code, out, err })
+    local ps = assert(c:processes())
+    assert.is_true(#ps >= 1)
+    -- progress in one second, running
+    local a = count()
+    os.execute("sleep 1")
+    local running = count() - a
+    assert.is_true(running >= 4, "only " .. running .. " ticks in a second")
+    -- the same second, paused
+    local b = count()
+    assert.is_true(p:pause())
+    assert.equal("paused", p:state())
+    local ok, perr = c:exec { "/bin/true" }
+    assert.is_nil(ok)
+    assert.matches("cannot exec while pod work is paused", perr, 1, true)
+    os.execute("sleep 1")
+    assert.is_true(p:resume())
+    local paused = count() - b
+    assert.is_true(paused < running / 2,
+                   ("%d ticks while paused, %d while running"):format(paused, running))
+  end)
+
+  it("runs two pods at once", function()
+    local p1 = run("one", { ctr("c", { "/bin/sleep", "600" }) })
+    local p2 = run("two", { ctr("c", { "/bin/sleep", "600" }) })
+    assert.equal(0, (p1:container("c"):exec { "/bin/true" }))
+    assert.equal(0, (p2:container("c"):exec { "/bin/true" }))
+    assert.is_true(qemu_pid(root, "one") ~= qemu_pid(root, "two"))
+  end)
+
+  it("shares a volume read-only: not writable from the container", function()
+    local data = root .. "/data"
+    assert(os.execute("mkdir -p " .. data .. " && echo shared > " .. data .. "/f"))
+    local mounts = { { volume = "data", path = "/data", read_only = true } }
+    local p = run("vol", { ctr("v", { "/bin/sleep", "600" }, { mounts = mounts }) },
+                  { volumes = { { tag = "data", host_path = data, read_only = true } } })
+    local c = p:container("v")
+    local code, out = c:exec { "/bin/cat", "/data/f" }
+    assert.equal(0, code)
+    assert.equal("shared\n", out)
+    local wcode = c:exec { "/bin/sh", "-c", "echo x > /data/g" }
+    assert.is_not.equal(0, wcode)
+    assert.is_nil(support.read_file(data .. "/g"))
+  end)
+
+  it("sees QEMU killed behind its back as stopped, and deletes the pod", function()
+    local p = run("killed", { ctr("c", { "/bin/sleep", "600" }) })
+    local pid = qemu_pid(root, "killed")
+    assert(os.execute("kill -9 " .. pid))
+    for _ = 1, 100 do
+      if gone(pid) then break end
+      os.execute("sleep 0.05")
+    end
+    assert.equal("stopped", p:state())
+    assert.is_true(p:delete())
+    assert.equal("", traces(root))
+  end)
+
+  it("refuses a bad kernel path with a clear error and leaves nothing", function()
+    local p, err = vc.pod.run { id = "bad", vm = { kernel = root .. "/no-such-kernel" } }
+    assert.is_nil(p)
+    assert.matches("kernel " .. root .. "/no-such-kernel: No such file", err, 1, true)
+    assert.same({}, vc.pod.list())
+    assert.equal("", traces(root))
+  end)
+
+  it("gives up on a guest that never answers, quoting its console", function()
+    local p, err = vc.pod.run {
+      id = "mute",
+      vm = { memory_mib = 128, boot_timeout = 6, kernel_params = "vc.port=nowhere" },
+    }
+    assert.is_nil(p)
+    assert.matches("pod mute: agent", err, 1, true)
+    assert.matches("the end of its console", err, 1, true)
+    assert.same({}, vc.pod.list())
+    assert.equal("", traces(root))
+  end)
+end)
