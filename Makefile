@@ -1,7 +1,10 @@
 # vc - build, test and install.
 #
 #   make                 build/vc
-#   make test            luacheck, the specs, the specs again under ASan+UBSan
+#   make test            luacheck, the specs, the specs again under ASan+UBSan,
+#                        the C core's specs under valgrind, the fuzz targets
+#   make valgrind        the C core's specs under valgrind memcheck
+#   make fuzz            each libFuzzer target for FUZZ_SECONDS (60)
 #   make install PREFIX=/usr/local
 #
 # scripts/dev installs the Debian packages this needs (see README.md).
@@ -16,7 +19,7 @@ LUA_LIBS := $(shell pkg-config --libs lua5.4)
 VC_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP \
              -DVC_VERSION='"$(VERSION)"' $(LUA_CFLAGS)
 # -Wl,-E exports the Lua API so that Lua C modules (lfs, used by busted) load.
-LDLIBS := -Wl,-E $(LUA_LIBS) -l:liblua5.4-cjson.a -luuid -lm
+LDLIBS := -Wl,-E $(LUA_LIBS) -l:liblua5.4-cjson.a -luuid -lm -ledit
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer \
        -fno-sanitize-recover=all
 
@@ -30,7 +33,8 @@ AGENT_SRCS := $(wildcard src/agentd/*.c) src/json.c src/proto.c src/error.c
 AGENT_OBJS := $(AGENT_SRCS:src/%.c=build/agent-obj/%.o)
 AGENT_SAN_OBJS := $(AGENT_SRCS:src/%.c=build/asan/agent-obj/%.o)
 
-.PHONY: all asan rootfs guest test lint spec install uninstall clean demo fuzz bench
+.PHONY: all asan rootfs guest test lint spec install uninstall clean demo fuzz bench \
+        valgrind
 
 all: build/vc build/vc-agent
 
@@ -43,6 +47,11 @@ build/obj/%.o: src/%.c
 
 build/vc-agent: $(AGENT_OBJS)
 	$(CC) -static $(CFLAGS) $(LDFLAGS) -o $@ $^
+
+# The guest's /init (guest/init.c): static too, it runs before the agent.
+build/vc-init: guest/init.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -static $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 build/agent-obj/%.o: src/%.c
 	@mkdir -p $(@D)
@@ -67,6 +76,7 @@ build/asan/obj/%.o: src/%.c
 	$(CC) $(VC_CFLAGS) $(SAN) -O1 -g -c -o $@ $<
 
 -include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(AGENT_OBJS:.o=.d) $(AGENT_SAN_OBJS:.o=.d)
+-include $(wildcard build/fuzz/obj/*.d build/fuzz/*.d)
 
 # A busybox root file system for examples and tests.
 rootfs: build/rootfs/bin/busybox
@@ -81,28 +91,45 @@ build/rootfs/bin/busybox: scripts/mkrootfs
 guest: build/guest/vmlinux build/guest/initrd
 
 build/guest/vmlinux build/guest/initrd &: scripts/mkguest $(wildcard guest/*) \
-		build/vc-agent build/guest/pkg/stamp
+		build/vc-agent build/vc-init build/guest/pkg/stamp
 	scripts/mkguest build/guest
 
 build/guest/pkg/stamp: $(wildcard /var/lib/apt/lists/*_Packages*)
 	scripts/mkguest --fetch build/guest
 
 # libFuzzer targets (clang): make fuzz [FUZZ_SECONDS=60]
+# The C core is built once more with clang, instrumented for libFuzzer,
+# ASan and UBSan, into build/fuzz/libvc.a; each target links from it only
+# the objects it needs (agent_msg: the protocol code; id: the store;
+# config: the Lua host of luahost.c and every module it preloads), with
+# vc's libraries (Lua 5.4, lua-cjson's static library, libuuid...).
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(patsubst fuzz/%.c,build/fuzz/%,$(wildcard fuzz/*.c))
-FUZZ_SRCS := src/json.c src/proto.c src/error.c
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_OBJS := $(filter-out build/fuzz/obj/main.o,$(SRCS:src/%.c=build/fuzz/obj/%.o))
 
-build/fuzz/%: fuzz/%.c $(FUZZ_SRCS) $(wildcard src/*.h)
+# Without -Werror: gcc's build holds the warnings policy; a warning only
+# clang gives must not stop the fuzzing (it is still printed).
+build/fuzz/obj/%.o: src/%.c
 	@mkdir -p $(@D)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc \
-	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  -o $@ $< $(FUZZ_SRCS)
+	clang $(filter-out -Werror,$(VC_CFLAGS)) -g -O1 -fsanitize=fuzzer-no-link \
+	  $(FUZZ_SAN) -c -o $@ $<
+
+build/fuzz/libvc.a: $(FUZZ_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+build/fuzz/%: fuzz/%.c build/fuzz/libvc.a
+	@mkdir -p $(@D)
+	clang $(VC_CFLAGS) -Isrc -DFUZZ_HOME='"$(CURDIR)"' -g -O1 \
+	  -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< build/fuzz/libvc.a $(LDLIBS)
 
 fuzz: $(FUZZ_TARGETS)
 	@for t in $(FUZZ_TARGETS); do \
 	  name=$$(basename $$t); mkdir -p build/fuzz/corpus-$$name; \
 	  echo "== fuzz $$name for $(FUZZ_SECONDS)s"; \
-	  $$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	  dict=; [ ! -f fuzz/$$name.dict ] || dict=-dict=fuzz/$$name.dict; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $$dict \
 	    -artifact_prefix=build/fuzz/$$name- \
 	    build/fuzz/corpus-$$name fuzz/corpus/$$name || exit 1; \
 	done
@@ -114,6 +141,10 @@ lint:
 test: all asan rootfs guest
 	scripts/run-tests
 
+# The C core's specs under valgrind memcheck (scripts/valgrind says which).
+valgrind: build/vc build/vc-agent
+	scripts/valgrind
+
 # One spec run with the normal build: make spec [SPEC=spec/x_spec.lua]
 spec: build/vc
 	VC_BIN=$(CURDIR)/build/vc build/vc run /usr/bin/busted $(SPEC)
@@ -121,8 +152,9 @@ spec: build/vc
 demo: all rootfs guest
 	build/vc run examples/hello.lua
 
-# The benchmarks against crun; rewrites the table in docs/PERFORMANCE.md.
-bench: all rootfs
+# The benchmarks against crun and raw QEMU; rewrites the table in
+# docs/PERFORMANCE.md.
+bench: all rootfs guest
 	bench/run
 
 install: build/vc build/vc-agent

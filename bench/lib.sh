@@ -71,22 +71,42 @@ cleanup_all() {
   for id in $(crun list 2>/dev/null | awk -v p="$prefix" 'index($1, p) == 1 { print $1 }'); do
     crun_ns crun delete -f "$id" >/dev/null 2>&1 || echo "bench: crun $id: delete failed" >&2
   done
-  umount "$root/run" 2>/dev/null || true
-  rm -rf "$tmp"
+  for pid in ${REF_PIDS:-}; do kill -KILL "$pid" 2>/dev/null || true; done
+  # Every mount under TMP, deepest first: ROOT/run, and what a pod whose
+  # delete failed left there (a bind mount of the rootfs, which rm -rf
+  # would empty). TMP is removed only once nothing is mounted in it.
+  local m
+  for m in $(awk -v t="$tmp/" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+  done
+  if awk -v t="$tmp/" 'index($5, t) == 1 { found = 1 } END { exit !found }' /proc/self/mountinfo; then
+    echo "bench: $tmp: still has mounts, not removed" >&2
+  else
+    rm -rf --one-file-system "$tmp"
+  fi
 }
 
-# bench_setup NAME: TMP (a fresh folder under BENCH_TMPDIR, default /tmp),
-# ROOT (the vc --root in it), PREFIX (for crun container IDs), and the trap
-# that cleans up. ROOT/run is a tmpfs, as /run/vc is by default: vc's
-# runtime records live in memory, its configs (ROOT/lib) on disk.
+# bench_setup NAME [vm]: TMP (a fresh folder under BENCH_TMPDIR, default
+# /tmp), ROOT (the vc --root in it), PREFIX (for crun container IDs), and
+# the trap that cleans up. ROOT/run is a tmpfs, as /run/vc is by default:
+# vc's runtime records live in memory, its configs (ROOT/lib) on disk.
+# With "vm", the tools of the VM benchmarks are checked instead of crun;
+# with "store" only vc (the store benchmarks, on the mock backend); with
+# "fsync" only vc too, and ROOT/run stays on BENCH_TMPDIR's file system,
+# where an fsync reaches the disk (on a tmpfs it costs nothing).
 bench_setup() {
-  need_tools
+  case ${2:-} in
+  vm) need_vm_tools ;;
+  store | fsync) [ -x "$VC" ] || die "no $VC (run make)" ;;
+  *) need_tools ;;
+  esac
   TMP=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/vc-bench-$1.XXXXXX")
   ROOT=$TMP/root
   PREFIX=vcbench-$$-
   trap 'cleanup_all "$TMP" "$ROOT" "$PREFIX"' EXIT
   trap 'exit 130' INT TERM HUP
   mkdir -p "$ROOT/run"
+  [ "${2:-}" != fsync ] || return 0
   mount -t tmpfs -o mode=0750 vc-bench "$ROOT/run" || die "cannot mount a tmpfs at $ROOT/run"
 }
 
@@ -110,6 +130,80 @@ need_tools() {
   [ -x "$REPO/build/vc-agent" ] || die "no $REPO/build/vc-agent (run make)"
   [ -x "$ROOTFS/bin/busybox" ] || die "no $ROOTFS (run make rootfs)"
   command -v crun >/dev/null || die "no crun (apt-get install -y crun)"
+}
+
+need_vm_tools() {
+  [ -x "$VC" ] || die "no $VC (run make)"
+  [ -x "$ROOTFS/bin/busybox" ] || die "no $ROOTFS (run make rootfs)"
+  [ -f "$GUEST/vmlinux" ] && [ -f "$GUEST/initrd" ] || die "no $GUEST (run make guest)"
+  command -v qemu-system-x86_64 >/dev/null || die "no qemu-system-x86_64"
+}
+
+# --- the raw-QEMU reference of the VM benchmarks -------------------------
+#
+# The reference boots vc's own guest image (same kernel, same initrd) with
+# vc's own QEMU command line, taken from a pod's QEMU process, minus what
+# belongs to vc (its sockets, shares, console file, -daemonize), plus a
+# small cpio appended to the initrd (the kernel unpacks concatenated
+# archives) holding the reference init, chosen with rdinit=:
+#   /bench-init       runs /bin/true (the pod's command), powers off
+#   /bench-init-idle  runs /bin/true, says "bench-ready", stays up idle
+GUEST=${GUEST:-$REPO/build/guest}
+
+# ref_initrd OUT: vc's initrd with the reference inits appended.
+ref_initrd() {
+  local out=$1 dir
+  dir=$(mktemp -d "$TMP/refinit.XXXXXX")
+  printf '#!/bin/sh\n/bin/true\nexec poweroff -f\n' >"$dir/bench-init"
+  printf '#!/bin/sh\n/bin/true\necho bench-ready >/dev/console\nexec sleep 2147483647\n' \
+    >"$dir/bench-init-idle"
+  chmod 0755 "$dir/bench-init" "$dir/bench-init-idle"
+  (cd "$dir" && printf 'bench-init\nbench-init-idle\n' | cpio -o -H newc -R 0:0 --quiet) >"$dir/ref.cpio"
+  cat "$GUEST/initrd" "$dir/ref.cpio" >"$out"
+}
+
+# ref_args PID INITRD RDINIT CONSOLE: REF_ARGS, the argv of a reference
+# QEMU made from the argv of vc's QEMU process PID.
+ref_args() {
+  local pid=$1 initrd=$2 rdinit=$3 console=$4 a i=0
+  local -a argv=()
+  mapfile -d '' -t argv <"/proc/$pid/cmdline" || die "no QEMU process $pid"
+  [ ${#argv[@]} -gt 1 ] || die "QEMU process $pid: empty command line"
+  REF_ARGS=("${argv[0]}" -name vc-bench-ref -serial "file:$console")
+  while [ $i -lt ${#argv[@]} ]; do
+    a=${argv[$i]}
+    case $a in
+    -name | -qmp | -chardev | -device | -fsdev | -serial | -pidfile | -monitor)
+      i=$((i + 2)); continue ;;
+    -daemonize) i=$((i + 1)); continue ;;
+    -initrd) REF_ARGS+=(-initrd "$initrd"); i=$((i + 2)); continue ;;
+    -append) REF_ARGS+=(-append "${argv[$((i + 1))]} rdinit=$rdinit"); i=$((i + 2)); continue ;;
+    esac
+    [ $i -eq 0 ] || REF_ARGS+=("$a")
+    i=$((i + 1))
+  done
+}
+
+# qemu_pid ID: the pid of pod ID's QEMU, from its hypervisor.json.
+qemu_pid() {
+  sed -n 's/.*"pid": *\([0-9][0-9]*\).*/\1/p' "$ROOT/run/pods/$1/hypervisor.json" 2>/dev/null
+}
+
+# stop_pid PID: SIGTERM, then SIGKILL after 5 s; returns once PID is gone.
+stop_pid() {
+  local t
+  kill -TERM "$1" 2>/dev/null || return 0
+  for ((t = 0; t < 50; t++)); do
+    kill -0 "$1" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL "$1" 2>/dev/null || true
+}
+
+# smaps KEY PID: the total of KEY (Rss, Pss, Anonymous...) over a process's
+# mappings, in KiB, from /proc/PID/smaps_rollup.
+smaps() {
+  awk -v k="$1:" '$1 == k { print $2; exit }' "/proc/$2/smaps_rollup"
 }
 
 # crun_bundle DIR ARG...: an OCI bundle in DIR from `crun spec`, running

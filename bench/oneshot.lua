@@ -1,12 +1,17 @@
--- bench/oneshot.lua - one one-shot pod on the namespace backend: create and
--- start a pod whose one container runs /bin/true, wait for it, delete it.
+-- bench/oneshot.lua - one one-shot pod: create and start a pod whose one
+-- container runs /bin/true, wait for it, delete it.
 --
---   vc --root DIR run bench/oneshot.lua ROOTFS [POD_ID]
+--   vc --root DIR run bench/oneshot.lua ROOTFS [POD_ID [HYPERVISOR [MEMORY_MIB]]]
+--
+-- HYPERVISOR is namespace by default (bench/ns_oneshot); bench/vm_start
+-- runs it with qemu and the guest memory it compares at.
 --
 -- With VC_BENCH_STEPS=1 in the environment it also prints, on stderr, the
 -- wall time of each step in milliseconds (lua-system's monotonic clock).
 local rootfs = assert(arg[1], "usage: oneshot.lua ROOTFS [POD_ID]")
 local id = arg[2] or "oneshot"
+local hypervisor = arg[3] or "namespace"
+local memory = math.tointeger(tonumber(arg[4] or ""))
 
 local clock
 if os.getenv("VC_BENCH_STEPS") == "1" then
@@ -26,13 +31,14 @@ step("require")
 -- vc.pod.run is create then start; the two are called apart to time them.
 local pod = assert(vc.pod.create {
   id = id,
-  hypervisor = "namespace",
+  hypervisor = hypervisor,
+  vm = memory and { memory_mib = memory } or nil,
   containers = { { id = "c", rootfs = rootfs, argv = { "/bin/true" } } },
 })
 step("create")
 assert(pod:start())
 step("start")
-local code = assert(pod:container("c"):wait(10))
+local code = assert(pod:container("c"):wait(60))
 step("wait")
 assert(pod:delete { force = true })
 step("delete")

@@ -1,7 +1,8 @@
 -- bench/profile.lua - where a one-shot pod's time goes, by C core call.
 --
---   vc --root DIR run bench/profile.lua ROOTFS [ROUNDS]
+--   vc --root DIR run bench/profile.lua ROOTFS [ROUNDS [HYPERVISOR]]
 --
+-- HYPERVISOR is namespace by default; with qemu the pods get 128 MiB.
 -- Wraps every method of the C core handles (the store, the hypervisor,
 -- the agent) with a wall clock (lua-system's monotonic clock), then runs
 -- ROUNDS (default 1) one-shot pods as bench/oneshot.lua does. For each
@@ -58,6 +59,7 @@ local vc = require "vc"
 
 local rootfs = assert(arg[1], "usage: profile.lua ROOTFS [ROUNDS]")
 local rounds = math.tointeger(tonumber(arg[2] or "1")) or 1
+local hv = arg[3] or "namespace"
 
 for r = 1, rounds do
   spent, calls = {}, {}
@@ -69,13 +71,14 @@ for r = 1, rounds do
     t = now
   end
   local pod = assert(vc.pod.create {
-    id = "prof" .. r, hypervisor = "namespace",
+    id = "prof" .. r, hypervisor = hv,
+    vm = hv == "qemu" and { memory_mib = 128 } or nil,
     containers = { { id = "c", rootfs = rootfs, argv = { "/bin/true" } } },
   })
   step("create")
   assert(pod:start())
   step("start")
-  assert(pod:container("c"):wait(10) == 0)
+  assert(pod:container("c"):wait(60) == 0)
   step("wait")
   assert(pod:delete { force = true })
   step("delete")

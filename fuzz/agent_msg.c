@@ -4,6 +4,7 @@
  * bounds, whatever the bytes. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "json.h"

@@ -145,7 +145,8 @@ describe("vc CLI", function()
   end)
 
   it("stores absolute paths for a relative root, rootfs and volume", function()
-    local r = support.sh("cd " .. support.quote(root) .. " && " .. support.quote(support.bin)
+    local r = support.sh("cd " .. support.quote(root) .. " && mkdir d fs && "
+                         .. support.quote(support.bin)
                          .. " --root rel pod create --hypervisor mock --id p --volume data:./d"
                          .. " && " .. support.quote(support.bin)
                          .. " --root ./rel container create p --id c --rootfs fs -- /bin/true")

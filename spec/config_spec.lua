@@ -50,6 +50,10 @@ local bad = {
     "containers[1].resources.cpu_quota_pct" },
   { c1(function(t) t.resources = { swap = 1 } end), "containers[1].resources.swap: unknown key" },
   { c1(function(t) t.stop_timeout = -1 end), "containers[1].stop_timeout" },
+  -- the store's own names in a pod folder (fuzz/corpus/config/reserved_container_id)
+  { c1(function(t) t.id = "lock" end), 'containers[1].id: container ID "lock" is reserved' },
+  { c1(function(t) t.id = "state.json" end),
+    'containers[1].id: container ID "state.json" is reserved' },
   -- unknown keys at each level
   { with(function(c) c.bogus = 1 end), "bogus: unknown key" },
   { with(function(c) c[1] = 1 end), "[1]: unknown key" },
@@ -418,6 +422,16 @@ describe("vc.config", function()
       fails(file("str.json", '"x"'), "must contain an object")
       fails(file("null.json", "null"), "must contain an object")
       assert.same({}, assert(config.load_file(file("obj.json", " {} "))))
+    end)
+
+    it("decodes JSON text as a .json file, naming the source (decode_json)", function()
+      assert.same({ id = "x" }, assert(config.decode_json('{"id": "x"}', "t")))
+      assert.equal("t: a JSON config file must contain an object",
+                   select(2, config.decode_json("[]", "t")))
+      assert.matches("^t: invalid JSON: ", select(2, config.decode_json("{", "t")))
+      -- a NUL escape decodes as data; the validator refuses it (fuzz/corpus/config/nul)
+      local raw = assert(config.decode_json('{"annotations": {"a": "b\\u0000c"}}', "t"))
+      assert.equal("annotations.a: string contains a NUL byte", select(2, config.pod(raw)))
     end)
 
     it("refuses an unknown extension", function()

@@ -484,6 +484,60 @@ describe("vc.core.storage", function()
     end)
   end)
 
+  describe("snapshot", function()
+    it("reads a pod's records and its containers' states in one call", function()
+      assert(st:create_pod("p")):unlock()
+      assert(st:write("p", nil, "config", '{"id":"p"}'))
+      assert(st:write("p", nil, "state", '{"state":"ready"}'))
+      for _, c in ipairs({ "b", "a", "c" }) do assert(st:create_container("p", c)) end
+      assert(st:write("p", "a", "state", '{"state":"running"}'))
+      assert(st:write("p", "c", "state", '{"state":"stopped"}'))
+      mkdirs(root .. "/lib/pods/p/only-lib")
+      mkdirs(root .. "/run/pods/p/.tmp")
+      support.write_file(root .. "/run/pods/p/file", "")
+      assert(lfs.link(tmp, root .. "/run/pods/p/link", true))
+      assert.same({
+        config = '{"id":"p"}',
+        state = '{"state":"ready"}',
+        -- only the containers with a run folder: those whose creation can
+        -- be complete; folders only, valid IDs only, sorted
+        containers = { "a", "b", "c" },
+        container_states = { a = '{"state":"running"}', c = '{"state":"stopped"}' },
+      }, assert(st:snapshot("p")))
+    end)
+
+    it("leaves out what is missing, down to a pod that is not there", function()
+      assert.same({ containers = {}, container_states = {} }, assert(st:snapshot("none")))
+      assert(st:create_pod("p")):unlock()
+      assert(st:write("p", nil, "config", "{}"))
+      os.execute("rm -rf " .. support.quote(root .. "/run/pods/p"))
+      assert.same({ config = "{}", containers = {}, container_states = {} },
+                  assert(st:snapshot("p")))
+    end)
+
+    it("fails on a record it cannot read, naming its path", function()
+      assert(st:create_pod("p")):unlock()
+      assert(st:create_container("p", "c"))
+      support.write_file(root .. "/run/pods/p/c/state.json", string.rep("x", 16 * 1024 * 1024 + 1))
+      local ok, msg, errno = st:snapshot("p")
+      assert.is_nil(ok)
+      assert.equals(EFBIG, errno)
+      assert.matches(root .. "/run/pods/p/c/state.json: larger than", msg, 1, true)
+      assert(lfs.mkdir(root .. "/lib/pods/p/config.json"))
+      ok, msg = st:snapshot("p")
+      assert.is_nil(ok)
+      assert.matches("read " .. root .. "/lib/pods/p/config.json: not a regular file", msg, 1, true)
+    end)
+
+    it("checks the ID first", function()
+      local ok, msg, errno = st:snapshot("../p")
+      assert.is_nil(ok)
+      assert.equals(EINVAL, errno)
+      assert.matches("invalid pod ID", msg, 1, true)
+      assert.has_error(function() st:snapshot() end)
+    end)
+  end)
+
   describe("deletion", function()
     it("removes both trees of a pod or a container", function()
       assert(st:create_pod("p")):unlock()

@@ -219,6 +219,41 @@ describe("vc.pod", function()
     assert.same({ "a", "b", "c" }, ids)
   end)
 
+  it("lists each pod's status as Pod:status { live = false } gives it", function()
+    assert(vc.pod.run(mock_pod("up")))
+    assert(vc.pod.create(mock_pod("two", { containers = {
+      { id = "c1", rootfs = "/tmp", argv = { "/bin/true" } },
+      { id = "c2", rootfs = "/tmp", argv = { "/bin/true" } },
+    } })))
+    assert(vc.pod.run(mock_pod("dead")))
+    support.write_file(root .. "/run/pods/dead/mock-vm", "stopped")
+    assert(vc.pod.create(mock_pod("broken")))
+    support.write_file(root .. "/lib/pods/broken/c1/config.json", "")
+    support.write_file(root .. "/run/pods/broken/c1/state.json", "{")
+    -- a pod whose creation is not complete: listed with all only
+    os.execute("mkdir -p " .. support.quote(root .. "/lib/pods/half"))
+    local listed = require("vc.pod").list_status()
+    local ids = {}
+    for i, s in ipairs(listed) do
+      ids[i] = s.id
+      if s.id ~= "broken" then
+        assert.same(assert(vc.pod.fetch(s.id):status { live = false }), s)
+      end
+    end
+    assert.same({ "broken", "dead", "two", "up" }, ids)
+    assert.equal("stopped", listed[2].state)
+    assert.same({ "c1", "c2" }, { listed[3].containers[1].id, listed[3].containers[2].id })
+    assert.equal("running", listed[4].containers[1].state)
+    assert.same({ id = "broken",
+                  error = "container c1 of pod broken: state.json: not a valid record" },
+                listed[1])
+    assert.same({ id = "broken", error = listed[1].error },
+                { id = "broken", error = select(2, vc.pod.fetch("broken"):status()) })
+    local all = require("vc.pod").list_status { all = true }
+    assert.equal(5, #all)
+    assert.same({ id = "half", state = "incomplete", hypervisor = "?", containers = {} }, all[3])
+  end)
+
   it("prints a pod as its ID, state, backend and containers", function()
     local p = assert(vc.pod.create(mock_pod("show")))
     assert.equal("pod show [ready, mock] containers: c1:ready", tostring(p))

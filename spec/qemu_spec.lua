@@ -7,10 +7,6 @@ local vc = require "vc"
 local ROOTFS = support.project .. "/build/rootfs"
 local GUEST = support.project .. "/build/guest/vmlinux"
 
-local function sh(cmd)
-  return support.sh(cmd).stdout
-end
-
 local function qemu_pid(root, pod)
   local info = cjson.decode(support.read_file(root .. "/run/pods/" .. pod .. "/hypervisor.json"))
   return math.tointeger(info.pid)
@@ -21,19 +17,6 @@ local function gone(pid)
   return stat == nil or stat:match("^%d+ %b() ([ZX])") ~= nil
 end
 
--- What a pod can leave on the host: QEMU processes and mounts naming root.
-local function traces(root)
-  local out = {}
-  for pid in sh("ls /proc"):gmatch("%d+") do
-    local cmd = support.read_file("/proc/" .. pid .. "/cmdline")
-    if cmd and cmd:find(root, 1, true) then
-      out[#out + 1] = "process " .. pid .. ": " .. cmd:gsub("%z", " ")
-    end
-  end
-  local mounts = sh("grep -F " .. support.quote(root) .. " /proc/self/mountinfo || true")
-  if mounts ~= "" then out[#out + 1] = "mounts: " .. mounts end
-  return table.concat(out, "\n")
-end
 
 local describe_vm = support.read_file(GUEST) and describe
   or function(name) pending(name .. ": no guest image (make guest)") end
@@ -81,7 +64,7 @@ describe_vm("qemu backend", function()
     assert.is_true(p:stop())
     assert.equal("stopped", p:state())
     assert.is_true(p:delete())
-    assert.equal("", traces(root))
+    assert.equal("", support.traces(root))
   end)
 
   it("runs examples/hello.lua and shows backend and acceleration in status", function()
@@ -165,7 +148,7 @@ describe_vm("qemu backend", function()
     end
     assert.equal("stopped", p:state())
     assert.is_true(p:delete())
-    assert.equal("", traces(root))
+    assert.equal("", support.traces(root))
   end)
 
   it("refuses a bad kernel path with a clear error and leaves nothing", function()
@@ -173,7 +156,7 @@ describe_vm("qemu backend", function()
     assert.is_nil(p)
     assert.matches("kernel " .. root .. "/no-such-kernel: No such file", err, 1, true)
     assert.same({}, vc.pod.list())
-    assert.equal("", traces(root))
+    assert.equal("", support.traces(root))
   end)
 
   it("gives up on a guest that never answers, quoting its console", function()
@@ -185,6 +168,6 @@ describe_vm("qemu backend", function()
     assert.matches("pod mute: agent", err, 1, true)
     assert.matches("the end of its console", err, 1, true)
     assert.same({}, vc.pod.list())
-    assert.equal("", traces(root))
+    assert.equal("", support.traces(root))
   end)
 end)

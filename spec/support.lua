@@ -71,6 +71,42 @@ function M.vc(root, args, stdin)
   return M.sh(table.concat(parts, " "), stdin)
 end
 
+-- FNV-1a (32 bits) of s, as the namespace backend names its cgroups.
+local function fnv1a(s)
+  local h = 2166136261
+  for i = 1, #s do h = ((h ~ s:byte(i)) * 16777619) & 0xffffffff end
+  return h
+end
+
+-- What pods under root can leave on the host, one line each: processes
+-- whose command line names root (QEMU's and the agent's do), mounts under
+-- it, cgroups of the namespace backend named for it. "" when none.
+function M.traces(root)
+  local out = {}
+  local p = assert(io.popen("ls /proc"))
+  local pids = p:read("a")
+  p:close()
+  for pid in pids:gmatch("%d+") do
+    local cmd = M.read_file("/proc/" .. pid .. "/cmdline")
+    local stat = M.read_file("/proc/" .. pid .. "/stat") or ""
+    if cmd and cmd:find(root, 1, true) and not stat:match("^%d+ %b() Z") then
+      out[#out + 1] = "process " .. pid .. ": " .. cmd:gsub("%z", " ")
+    end
+  end
+  for line in (M.read_file("/proc/self/mountinfo") or ""):gmatch("[^\n]+") do
+    if line:find(root, 1, true) then out[#out + 1] = "mount: " .. line end
+  end
+  p = assert(io.popen("ls /sys/fs/cgroup/freezer 2>/dev/null"))
+  local cgroups = p:read("a")
+  p:close()
+  for name, id, hash in cgroups:gmatch("(vc%-(%S+)%-(%x+))") do
+    if fnv1a(root .. "/run/pods/" .. id) == tonumber(hash, 16) then
+      out[#out + 1] = "cgroup: " .. name
+    end
+  end
+  return table.concat(out, "\n")
+end
+
 -- Every file below dir with its content, for "store unchanged" checks.
 function M.snapshot(dir)
   local p = assert(io.popen("cd " .. M.quote(dir) ..

@@ -5,6 +5,7 @@
  * frames until the reply with the same id.  The agent's errors become
  * this side's errors with the agent's own message. */
 #include <errno.h>
+#include <stdbool.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 
 #include "agent.h"
 #include "cleanup.h"
+#include "interrupt.h"
 #include "json.h"
 #include "proto.h"
 
@@ -84,15 +86,31 @@ static int read_frame(vc_agent_t *a, struct conn *c, long long id,
       left = 0;
     cleanup_free char *data = NULL;
     size_t len;
-    if (vc_frame_read(c->fd, left, &data, &len, err) < 0 ||
-        vc_json_parse(data, len, msg, err) < 0) {
+    if (vc_frame_read(c->fd, left, &data, &len, err) < 0) {
       close(c->fd);
       c->fd = -1;
       return vc_error_prefix(err, "agent %s", a->address);
     }
-    long long got;
-    if (vc_json_get_int(*msg, "id", &got) == 0 && got == id)
+    if (vc_json_parse(data, len, msg, err) < 0) {
+      close(c->fd);
+      c->fd = -1;
+      return vc_error_prefix(err, "agent %s: broken reply", a->address);
+    }
+    long long got = 0;
+    bool has_id = vc_json_get_int(*msg, "id", &got) == 0;
+    if (has_id && got == id)
       return 0;
+    /* Lower ids are stale replies; anything else cannot come from an agent
+     * that follows the protocol. */
+    if (!has_id || got > id) {
+      vc_json_free(*msg);
+      *msg = NULL;
+      close(c->fd);
+      c->fd = -1;
+      return vc_fail(err, EPROTO, "agent %s: broken reply: %s", a->address,
+                     has_id ? "it answers a request never sent"
+                            : "not a JSON object with an integer id");
+    }
     vc_json_free(*msg); /* a stale frame from an abandoned request */
     *msg = NULL;
   }
@@ -192,7 +210,7 @@ static int unix_connect(vc_agent_t *a, double timeout_s, vc_err_t *err) {
     return 0;
   /* The sandbox may still be starting: retry until the deadline. */
   long long deadline = now_ms() + (long long)(timeout_s * 1000);
-  useconds_t pause = 2000;
+  int pause_ms = 2;
   for (;;) {
     int fd = dial(a->target, err);
     if (fd >= 0) {
@@ -203,8 +221,10 @@ static int unix_connect(vc_agent_t *a, double timeout_s, vc_err_t *err) {
         now_ms() >= deadline)
       return vc_error_prefix(err, "agent did not answer within %gs",
                              timeout_s);
-    usleep(pause);
-    pause = pause < 50000 ? pause * 2 : pause;
+    /* A boot that a Ctrl-C in vc repl ends (interrupt.h). */
+    if (vc_sleep_ms(pause_ms, err) < 0)
+      return vc_error_prefix(err, "agent %s", a->address);
+    pause_ms = pause_ms < 50 ? pause_ms * 2 : pause_ms;
   }
   /* A VM's port accepts at once; the guest answers once it has booted. */
   long long left = deadline - now_ms();

@@ -121,7 +121,12 @@ int vc_write_atomic(const char *path, const void *data, size_t len,
 
 int vc_read_file(const char *path, size_t max, char **data, size_t *len,
                  vc_err_t *err) {
-  cleanup_close int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  return vc_read_fileat(AT_FDCWD, path, path, max, data, len, err);
+}
+
+int vc_read_fileat(int dfd, const char *file, const char *path, size_t max,
+                   char **data, size_t *len, vc_err_t *err) {
+  cleanup_close int fd = openat(dfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     return vc_error(err, errno, "read %s", path);
   struct stat st;
@@ -131,8 +136,13 @@ int vc_read_file(const char *path, size_t max, char **data, size_t *len,
     return vc_fail(err, EINVAL, "read %s: not a regular file", path);
   if ((unsigned long long)st.st_size > max)
     return vc_fail(err, EFBIG, "read %s: larger than %zu bytes", path, max);
-  /* One byte more than the size: room for the NUL and to see EOF. */
-  size_t cap = (size_t)st.st_size + 1, used = 0;
+  /* Room for one byte more than the size, and the NUL.  A read that
+   * returns the size fstat gave has read the whole file as it was then,
+   * with no second read to see EOF (a listing reads thousands of
+   * records); a file that grew since is read on to its end.  /proc files
+   * (size 0) are read to EOF. */
+  size_t size = (size_t)st.st_size;
+  size_t cap = size + 2, used = 0;
   cleanup_free char *buf = malloc(cap);
   if (buf == NULL)
     return vc_error(err, ENOMEM, "read %s", path);
@@ -155,6 +165,8 @@ int vc_read_file(const char *path, size_t max, char **data, size_t *len,
     if (n == 0)
       break;
     used += (size_t)n;
+    if (used == size)
+      break;
   }
   buf[used] = '\0';
   *data = vc_steal_ptr(buf);

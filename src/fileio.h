@@ -27,4 +27,9 @@ int vc_write_atomic(const char *path, const void *data, size_t len,
 int vc_read_file(const char *path, size_t max, char **data, size_t *len,
                  vc_err_t *err);
 
+/* The same for the file called file in the folder dfd (a path under it,
+ * or AT_FDCWD); path names it in messages. */
+int vc_read_fileat(int dfd, const char *file, const char *path, size_t max,
+                   char **data, size_t *len, vc_err_t *err);
+
 #endif

@@ -1,7 +1,9 @@
 /* hv_mock.c - a hypervisor backend that boots nothing, for tests only.
  *
  * Its "VM" is one word in RUN_DIR/mock-vm (none, running, paused,
- * stopped); a test may overwrite it to play a VM dying behind vc's back. */
+ * stopped); a test may overwrite it to play a VM dying behind vc's back.
+ * The pod annotation "vc.mock.agent" = "unix" plays a guest whose agent
+ * never answers (see mock_start). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -88,8 +90,17 @@ static int mock_start(vc_hv_t *hv, vc_err_t *err) {
   hv->info.start_time = 0;
   snprintf(hv->info.accel, sizeof hv->info.accel, "none");
   snprintf(hv->info.share, sizeof hv->info.share, "bind");
-  snprintf(hv->info.agent, sizeof hv->info.agent, "mock:%s",
-           hv->spec.run_dir);
+  /* "vc.mock.agent": "unix" names an agent socket that nothing serves, as
+   * a VM whose guest never comes up would: a boot that times out, or that
+   * a Ctrl-C in vc repl ends. */
+  const char *agent = vc_kv_get(hv->spec.annotations, hv->spec.n_annotations,
+                                "vc.mock.agent");
+  if (agent != NULL && strcmp(agent, "unix") == 0)
+    snprintf(hv->info.agent, sizeof hv->info.agent, "unix:%s/agent.sock",
+             hv->spec.run_dir);
+  else
+    snprintf(hv->info.agent, sizeof hv->info.agent, "mock:%s",
+             hv->spec.run_dir);
   return 0;
 }
 

@@ -29,6 +29,7 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "hypervisor.h"
+#include "interrupt.h"
 #include "process.h"
 
 #define CGROUP_ROOT "/sys/fs/cgroup"
@@ -146,7 +147,8 @@ static int set_loopback_up(void) {
  * cgroup, stdio to the log.  Returns what failed, with errno set. */
 static const char *sandbox_init(vc_hv_t *hv) {
   char path[PATH_MAX], name[128];
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+  /* "none": ignored for a propagation change, but tools read it (valgrind) */
+  if (mount(NULL, "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
       mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) <
           0)
     return "mount /proc";
@@ -224,10 +226,11 @@ static void log_tail(vc_hv_t *hv, char *out, size_t size) {
  * once, quoting its log, if it dies first (the pipe closes empty). */
 static int await_agent(vc_hv_t *hv, int ready, double timeout_s,
                        vc_err_t *err) {
-  struct pollfd p = {.fd = ready, .events = POLLIN};
-  int r;
-  while ((r = poll(&p, 1, (int)(timeout_s * 1000))) < 0 && errno == EINTR)
-    ;
+  /* A Ctrl-C in vc repl ends the wait (interrupt.h); the caller stops
+   * the sandbox. */
+  int r = vc_wait_fd(ready, POLLIN, (int)(timeout_s * 1000), err);
+  if (r < 0)
+    return vc_error_prefix(err, "namespace: waiting for the agent");
   if (r == 0)
     return vc_fail(err, ETIMEDOUT, "namespace: the agent did not listen "
                    "within %gs", timeout_s);

@@ -43,11 +43,16 @@ static inline int *vc_fdbox(lua_State *L, size_t n) {
   return fds;
 }
 
-/* The module openers, preloaded by main.c. */
+/* The module openers, preloaded by luahost.c. */
 int luaopen_vc_core_storage(lua_State *L);
 int luaopen_vc_core_state(lua_State *L);
 int luaopen_vc_core_uuid(lua_State *L);
 int luaopen_vc_core_hypervisor(lua_State *L);
 int luaopen_vc_core_agent(lua_State *L);
+int luaopen_vc_core_luabox(lua_State *L);
+int luaopen_vc_core_process(lua_State *L);
+int luaopen_vc_core_host(lua_State *L);
+int luaopen_vc_core_interrupt(lua_State *L);
+int luaopen_vc_core_lineedit(lua_State *L);
 
 #endif

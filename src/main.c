@@ -2,92 +2,22 @@
  *
  * It opens the standard libraries, preloads the C core modules and
  * lua-cjson, points package.path at the project's Lua tree (the build tree
- * or the installed one, found from /proc/self/exe), and hands argv to
- * vc.cli under lua_pcall with a traceback handler, as lua.c does. */
-#include <errno.h>
-#include <limits.h>
+ * or the installed one, found from /proc/self/exe) - all in luahost.c,
+ * shared with the fuzz targets - and hands argv to vc.cli under lua_pcall
+ * with a traceback handler, as lua.c does. */
 #include <lauxlib.h>
-#include <libgen.h>
-#include <lua-cjson.h>
+#include <limits.h>
 #include <lua.h>
-#include <lualib.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "luahost.h"
 #include "luax.h"
-
-#ifndef VC_VERSION
-#define VC_VERSION "0.0.0"
-#endif
 
 struct args {
   int argc;
   char **argv;
   int status;      /* exit status returned by vc.cli.main */
 };
-
-static int file_exists(const char *path) {
-  struct stat st;
-  return stat(path, &st) == 0;
-}
-
-/* Find the folder holding lua/vc/init.lua: DIR/.. in the build tree
- * (build/vc next to lua/), DIR/../share/vc once installed. */
-static int find_home(char *home, size_t size) {
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n < 0)
-    return -1;
-  exe[n] = '\0';
-  char *dir = dirname(exe);
-  static const char *const candidates[] = {"%s/..", "%s/../share/vc"};
-  for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
-    char probe[PATH_MAX + 64];
-    snprintf(home, size, candidates[i], dir);
-    snprintf(probe, sizeof probe, "%s/lua/vc/init.lua", home);
-    if (file_exists(probe)) {
-      char resolved[PATH_MAX];
-      if (realpath(home, resolved) != NULL)
-        snprintf(home, size, "%s", resolved);
-      return 0;
-    }
-  }
-  return -1;
-}
-
-static void preload(lua_State *L, const char *name, lua_CFunction open) {
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  lua_pushcfunction(L, open);
-  lua_setfield(L, -2, name);
-  lua_pop(L, 1);
-}
-
-/* package.loaded["vc.core.build"]: facts fixed at build or start time. */
-static void push_build(lua_State *L, const char *home) {
-  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  lua_createtable(L, 0, 3);
-  lua_pushliteral(L, VC_VERSION);
-  lua_setfield(L, -2, "version");
-  lua_pushstring(L, home);
-  lua_setfield(L, -2, "home");
-  lua_pushstring(L, LUA_RELEASE);
-  lua_setfield(L, -2, "lua");
-  lua_setfield(L, -2, "vc.core.build");
-  lua_pop(L, 1);
-}
-
-static int set_path(lua_State *L, const char *home) {
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "path");
-  lua_pushfstring(L, "%s/lua/?.lua;%s/lua/?/init.lua;%s", home, home,
-                  lua_tostring(L, -1));
-  lua_setfield(L, -3, "path");
-  lua_pop(L, 2);
-  return 0;
-}
 
 static int msghandler(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
@@ -104,18 +34,17 @@ static int msghandler(lua_State *L) {
 static int pmain(lua_State *L) {
   struct args *a = lua_touserdata(L, 1);
   char home[PATH_MAX];
-  if (find_home(home, sizeof home) < 0)
+  if (vc_lua_find_home(home, sizeof home) < 0)
     return luaL_error(L, "cannot find the vc Lua tree (lua/vc/init.lua) "
                          "next to the program or under ../share/vc");
-  luaL_openlibs(L);
-  preload(L, "cjson", luaopen_cjson);
-  preload(L, "vc.core.storage", luaopen_vc_core_storage);
-  preload(L, "vc.core.state", luaopen_vc_core_state);
-  preload(L, "vc.core.uuid", luaopen_vc_core_uuid);
-  preload(L, "vc.core.hypervisor", luaopen_vc_core_hypervisor);
-  preload(L, "vc.core.agent", luaopen_vc_core_agent);
-  push_build(L, home);
-  set_path(L, home);
+  /* The libraries and the preloaded C modules: see luahost.c. */
+  vc_lua_host_open(L, home);
+  /* The line editor (libedit) is vc repl's alone: linked into vc, not
+   * into the fuzz targets that share luahost.c. */
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_vc_core_lineedit);
+  lua_setfield(L, -2, "vc.core.lineedit");
+  lua_pop(L, 1);
 
   lua_getglobal(L, "require");
   lua_pushliteral(L, "vc.cli");

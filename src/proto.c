@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "interrupt.h"
 
 static long long now_ms(void) {
   struct timespec ts;
@@ -50,19 +51,20 @@ static int read_full(int fd, void *buf, size_t n, long long deadline,
                      vc_err_t *err) {
   size_t off = 0;
   while (off < n) {
+    int wait_ms = -1;
     if (deadline >= 0) {
       long long left = deadline - now_ms();
       if (left <= 0)
         return vc_fail(err, ETIMEDOUT, "agent: no answer in time");
-      struct pollfd p = {.fd = fd, .events = POLLIN};
-      int r = poll(&p, 1, (int)(left > 1000000 ? 1000000 : left));
-      if (r < 0 && errno == EINTR)
-        continue;
-      if (r < 0)
-        return vc_error(err, errno, "agent: poll");
-      if (r == 0)
-        continue;
+      wait_ms = (int)(left > 1000000 ? 1000000 : left);
     }
+    /* Always through a wait, even without a deadline: a Ctrl-C in vc repl
+     * ends it (interrupt.h). */
+    int r = vc_wait_fd(fd, POLLIN, wait_ms, err);
+    if (r < 0)
+      return -1;
+    if (r == 0)
+      continue;
     ssize_t got = read(fd, (char *)buf + off, n - off);
     if (got < 0 && errno == EINTR)
       continue;

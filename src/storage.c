@@ -25,6 +25,7 @@
 
 #include "cleanup.h"
 #include "fileio.h"
+#include "interrupt.h"
 #include "luax.h"
 
 #define DIR_MODE 0750
@@ -462,11 +463,6 @@ static double now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void pause_for(double seconds) {
-  struct timespec ts = {(time_t)seconds,
-                        (long)((seconds - (double)(time_t)seconds) * 1e9)};
-  nanosleep(&ts, NULL);
-}
 
 /* Open RUN/pods/POD/lock; when the pod exists but lost its run folder or
  * lock file (a create or delete killed halfway, /run cleared by a reboot),
@@ -534,7 +530,10 @@ static int wait_flock(int fd, int op, double deadline, const char *pod,
     if (left <= 0)
       return vc_fail(err, EWOULDBLOCK, "pod %s is locked by another process",
                   pod);
-    pause_for(delay < left ? delay : left);
+    /* A Ctrl-C in vc repl ends the wait (interrupt.h). */
+    int ms = (int)((delay < left ? delay : left) * 1000 + 0.5);
+    if (vc_sleep_ms(ms > 0 ? ms : 1, err) < 0)
+      return vc_error_prefix(err, "lock pod %s", pod);
     if (delay < 0.025)
       delay *= 2;
   }
@@ -727,6 +726,103 @@ int vc_store_containers(const vc_store_t *s, const char *pod,
   return list_both(s, pod, out, err);
 }
 
+/* Snapshots */
+
+void vc_snapshot_free(vc_snapshot_t *snap) {
+  free(snap->config);
+  free(snap->state);
+  free(snap->hypervisor);
+  for (size_t i = 0; snap->ctr_states != NULL && i < snap->containers.n; i++)
+    free(snap->ctr_states[i]);
+  free(snap->ctr_states);
+  free(snap->ctr_state_lens);
+  vc_names_free(&snap->containers);
+  memset(snap, 0, sizeof *snap);
+}
+
+/* The record file under dfd (dir names dfd in messages; NULL: file is a
+ * whole path) into *data, left NULL when it is missing. */
+static int read_record_at(int dfd, const char *dir, const char *file,
+                          char **data, size_t *len, vc_err_t *err) {
+  if (vc_read_fileat(dfd, file, file, VC_STORE_RECORD_MAX, data, len, err) ==
+          0 ||
+      err->errnum == ENOENT)
+    return 0;
+  if (dir == NULL)
+    return -1;
+  /* The message names file alone ("read FILE: why"): name the path. */
+  char why[VC_ERR_MSG_MAX];
+  size_t skip = strlen("read ") + strlen(file);
+  snprintf(why, sizeof why, "%s",
+           strlen(err->msg) >= skip ? err->msg + skip : "");
+  return vc_fail(err, err->errnum, "read %s/%s%s", dir, file, why);
+}
+
+/* The subfolders of the folder dfd (dir in messages) named as container
+ * IDs, sorted: getdents64 into a buffer on the stack, as a listing does
+ * this for every pod. */
+static int run_containers(int dfd, const char *dir, vc_names_t *out,
+                          vc_err_t *err) {
+  char buf[8192] __attribute__((aligned(8)));
+  for (;;) {
+    ssize_t n = getdents64(dfd, buf, sizeof buf);
+    if (n < 0)
+      return vc_error(err, errno, "list %s", dir);
+    if (n == 0)
+      break;
+    for (ssize_t off = 0; off < n;) {
+      struct dirent64 *e = (struct dirent64 *)(void *)(buf + off);
+      off += e->d_reclen;
+      vc_err_t ignored;
+      if (vc_id_check("container", e->d_name, &ignored) < 0)
+        continue;
+      int is_dir = e->d_type == DT_DIR;
+      if (e->d_type == DT_UNKNOWN) {
+        struct stat st;
+        is_dir = fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                 S_ISDIR(st.st_mode);
+      }
+      if (is_dir && names_add(out, e->d_name, err) < 0)
+        return -1;
+    }
+  }
+  names_sort_unique(out);
+  return 0;
+}
+
+int vc_store_snapshot(const vc_store_t *s, const char *pod,
+                      vc_snapshot_t *out, vc_err_t *err) {
+  char lib[PATH_MAX], run[PATH_MAX], file[PATH_MAX + 16];
+  memset(out, 0, sizeof *out);
+  if (vc_store_paths(s, pod, NULL, lib, run, err) < 0)
+    return -1;
+  snprintf(file, sizeof file, "%s/config.json", lib);
+  if (read_record_at(AT_FDCWD, NULL, file, &out->config, &out->config_len,
+                     err) < 0)
+    return -1;
+  cleanup_close int dfd = open(run, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return errno == ENOENT ? 0 : vc_error(err, errno, "read %s", run);
+  if (read_record_at(dfd, run, "state.json", &out->state, &out->state_len,
+                     err) < 0 ||
+      read_record_at(dfd, run, "hypervisor.json", &out->hypervisor,
+                     &out->hypervisor_len, err) < 0 ||
+      run_containers(dfd, run, &out->containers, err) < 0)
+    return -1;
+  size_t n = out->containers.n;
+  out->ctr_states = calloc(n + 1, sizeof *out->ctr_states);
+  out->ctr_state_lens = calloc(n + 1, sizeof *out->ctr_state_lens);
+  if (out->ctr_states == NULL || out->ctr_state_lens == NULL)
+    return vc_error(err, ENOMEM, "read %s", run);
+  for (size_t i = 0; i < n; i++) {
+    snprintf(file, sizeof file, "%s/state.json", out->containers.v[i]);
+    if (read_record_at(dfd, run, file, &out->ctr_states[i],
+                       &out->ctr_state_lens[i], err) < 0)
+      return -1;
+  }
+  return 0;
+}
+
 /* Lua binding */
 
 #define STORE_MT "vc.storage.store"
@@ -744,6 +840,7 @@ struct lockbox {
 struct box {
   char *data;
   vc_names_t names;
+  vc_snapshot_t snap;
 };
 
 static int box_gc(lua_State *L) {
@@ -751,6 +848,7 @@ static int box_gc(lua_State *L) {
   free(b->data);
   b->data = NULL;
   vc_names_free(&b->names);
+  vc_snapshot_free(&b->snap);
   return 0;
 }
 
@@ -973,6 +1071,44 @@ static int l_containers(lua_State *L) {
   return 1;
 }
 
+static void setrecord(lua_State *L, const char *key, const char *data,
+                      size_t len) {
+  if (data == NULL)
+    return;
+  lua_pushlstring(L, data, len);
+  lua_setfield(L, -2, key);
+}
+
+/* store:snapshot(pod) -> { config =, state =, hypervisor = (each the
+ * record's bytes, nil when missing), containers = { sorted IDs of the
+ * containers with a run folder }, container_states = { [ID] = bytes } }
+ * | nil, msg, errno: what a status reads, in one pass, never locking. */
+static int l_snapshot(lua_State *L) {
+  vc_store_t *s = checkstore(L);
+  size_t podlen;
+  const char *pod = luaL_checklstring(L, 2, &podlen);
+  vc_err_t err;
+  if (lua_ids(pod, podlen, NULL, 0, &err) < 0)
+    return vc_pushfail(L, &err);
+  struct box *b = newbox(L);
+  vc_snapshot_t *snap = &b->snap;
+  if (vc_store_snapshot(s, pod, snap, &err) < 0)
+    return vc_pushfail(L, &err);
+  lua_createtable(L, 0, 5);
+  setrecord(L, "config", snap->config, snap->config_len);
+  setrecord(L, "state", snap->state, snap->state_len);
+  setrecord(L, "hypervisor", snap->hypervisor, snap->hypervisor_len);
+  pushnames(L, &snap->containers);
+  lua_setfield(L, -2, "containers");
+  lua_createtable(L, 0, (int)snap->containers.n);
+  for (size_t i = 0; i < snap->containers.n; i++)
+    setrecord(L, snap->containers.v[i], snap->ctr_states[i],
+              snap->ctr_state_lens[i]);
+  lua_setfield(L, -2, "container_states");
+  vc_snapshot_free(snap);
+  return 1;
+}
+
 /* store:exists(pod [, ctr]) -> boolean | nil, msg, errno */
 static int l_exists(lua_State *L) {
   vc_store_t *s = checkstore(L);
@@ -1094,6 +1230,7 @@ static const luaL_Reg store_methods[] = {
     {"pods", l_pods},
     {"read", l_read},
     {"root", l_root},
+    {"snapshot", l_snapshot},
     {"write", l_write},
     {NULL, NULL},
 };

@@ -84,6 +84,24 @@ int vc_store_read(const vc_store_t *s, const char *pod, const char *ctr,
 int vc_store_pods(const vc_store_t *s, vc_names_t *out, vc_err_t *err);
 int vc_store_containers(const vc_store_t *s, const char *pod,
                         vc_names_t *out, vc_err_t *err);
+/* What a status reads of a pod, in one pass and without a lock (each
+ * record is replaced whole): its config.json, state.json and
+ * hypervisor.json (NULL when missing), the containers that have a RUN
+ * folder (every container whose creation completed: its state.json is
+ * there), sorted, and the state.json of each (NULL when missing). */
+typedef struct vc_snapshot {
+  char *config, *state, *hypervisor;
+  size_t config_len, state_len, hypervisor_len;
+  vc_names_t containers;
+  char **ctr_states;       /* one per container */
+  size_t *ctr_state_lens;
+} vc_snapshot_t;
+
+/* out is zeroed first, and freed with vc_snapshot_free whatever the result
+ * (it accepts a zeroed one). */
+int vc_store_snapshot(const vc_store_t *s, const char *pod,
+                      vc_snapshot_t *out, vc_err_t *err);
+void vc_snapshot_free(vc_snapshot_t *snap);
 
 /* 1 when the pod (or container) has a folder in either tree, 0 when not. */
 int vc_store_exists(const vc_store_t *s, const char *pod, const char *ctr,

@@ -7,8 +7,9 @@
 -- empty lists); container env (list), cwd "/", annotations {}; volume
 -- read_only false; hook args {}, env {}, timeout 30.  NOT filled, the
 -- caller's job: pod id, hypervisor, vm.cpus/memory_mib/kernel/..., and
--- container user (nil means root).
+-- container user (nil means root) and restart (nil means "no").
 local cjson = require("cjson")
+local storage = require("vc.core.storage")
 
 local M = {}
 
@@ -121,6 +122,18 @@ local function name_checker(pattern, max, what)
   end
 end
 local id = name_checker(M.ID_PATTERN, 64, "ID")
+
+-- A container ID is also none of the names a pod folder holds (lock,
+-- state.json...): the store (C) keeps that list and would refuse it only
+-- at create time; refuse it here, with the key's path (fuzz/config checks
+-- that a valid config holds IDs the store takes).
+local function container_id(v, path)
+  local s, err = id(v, path)
+  if err then return nil, err end
+  local ok, why = storage.valid_id(s, "container")
+  if not ok then return nil, path .. ": " .. why end
+  return s
+end
 local tag = name_checker(TAG_PATTERN, 36, "volume tag")
 
 local function integer(lo, hi)
@@ -279,7 +292,7 @@ end
 local annotations = map_of(str)
 
 local container = record {
-  { "id", id, required = true },
+  { "id", container_id, required = true },
   { "rootfs", nonempty, required = true },
   { "argv", argv, required = true },
   { "env", env, default = {} },
@@ -296,6 +309,8 @@ local container = record {
       { "cpu_quota_pct", integer(1, 6400) },
     }, default = {} },
   { "stop_timeout", timeout },
+  { "restart", str_if(function(s) return s == "no" or s == "on-failure" or s == "always" end,
+                      '"no", "on-failure" or "always"') },
   { "annotations", annotations, default = {} },
 }
 
@@ -398,6 +413,18 @@ local function located(path, msg)
   return nil, path .. ": " .. msg
 end
 
+--- The raw (unvalidated) table a JSON config text describes; name (the
+-- file's) starts the messages. What `load_file` does with a .json file.
+function M.decode_json(src, name)
+  local ok, v = pcall(cjson.decode, src)
+  if not ok then return nil, name .. ": invalid JSON: " .. tostring(v) end
+  -- "[]" decodes like "{}", so look at the text for the top level's kind.
+  if type(v) ~= "table" or not src:match("^%s*{") then
+    return nil, name .. ": a JSON config file must contain an object"
+  end
+  return v
+end
+
 -- The raw (unvalidated) table a .lua or .json config file describes.
 function M.load_file(path)
   if type(path) ~= "string" then
@@ -412,15 +439,7 @@ function M.load_file(path)
   local src, rerr = f:read("a")
   f:close()
   if not src then return located(path, rerr) end
-  if ext == "json" then
-    local ok, v = pcall(cjson.decode, src)
-    if not ok then return nil, path .. ": invalid JSON: " .. tostring(v) end
-    -- "[]" decodes like "{}", so look at the text for the top level's kind.
-    if type(v) ~= "table" or not src:match("^%s*{") then
-      return nil, path .. ": a JSON config file must contain an object"
-    end
-    return v
-  end
+  if ext == "json" then return M.decode_json(src, path) end
   local chunk, lerr = load(src, "@" .. path, "t", sandbox_env())
   if not chunk then return located(path, lerr) end
   local ok, v = pcall(chunk)

@@ -4,8 +4,11 @@
 local agentlib = require "vc.core.agent"
 local config = require "vc.config"
 local failure = require "vc.failure"
+local hooks = require "vc.hooks"
 local log = require "vc.log"
 local podlib = require "vc.pod"
+local policy = require "vc.policy"
+local process = require "vc.core.process"
 local runtime = require "vc.runtime"
 local sandbox = require "vc.sandbox"
 local state = require "vc.core.state"
@@ -66,11 +69,15 @@ function M.add(pod, ccfg)
   end
   return failure.catch(internal.locked, pod.id, "exclusive", function(st, cfg)
     local norm = failure.check(config.container(ccfg))
-    norm.rootfs = failure.check(storage.abspath(norm.rootfs))
-    failure.check(config.check_mounts(norm, cfg.volumes or {}, "container"))
     if st:exists(pod.id, norm.id) then
       failure.raise("pod %s: container %s already exists", pod.id, norm.id)
     end
+    local full = hooks.full_config(st, cfg)
+    norm = failure.check(policy.mutate_container(full, norm))
+    norm.rootfs = failure.check(storage.abspath(norm.rootfs))
+    failure.check(internal.check_folder("rootfs", norm.rootfs))
+    failure.check(config.check_mounts(norm, cfg.volumes or {}, "container"))
+    failure.check(policy.admit_container(full, norm))
     failure.check(st:create_container(pod.id, norm.id))
     local ok, err = pcall(function()
       store.write(st, pod.id, norm.id, "config", norm)
@@ -104,7 +111,7 @@ function Container:start()
     failure.check(agent:start_container(self.id))
     rec = { state = "running", started = os.date("!%Y-%m-%dT%H:%M:%SZ") }
     internal.set_container_state(st, cfg.id, self.id, rec)
-    internal.sync_container(st, cfg.id, agent, self.id, rec)
+    internal.sync_container(st, cfg.id, agent, self.id, rec, { restart = true })
     return true
   end)
 end
@@ -132,7 +139,7 @@ function Container:kill(sig)
       failure.raise("container %s: cannot signal while %s", self.id, rec.state)
     end
     failure.check(agent:signal(self.id, signum))
-    internal.sync_container(st, cfg.id, agent, self.id, rec)
+    internal.sync_container(st, cfg.id, agent, self.id, rec, { restart = true, requested = true })
     return true
   end)
 end
@@ -181,18 +188,57 @@ function Container:exec(argv, opts)
   end)
 end
 
+-- One round of wait: the exit code, and what comes next: "again" (the
+-- container was restarted at once), a time to restart it at, or nil.
+local function wait_exit(self, deadline)
+  local agent <close>, rec = agent_for(self, "wait")
+  if rec.state == "stopped" then return rec.exit_code, rec.restart_at end
+  local left = deadline and math.max(0, deadline - process.now()) or -1
+  local code = failure.check(agent:wait(self.id, left))
+  rec = internal.locked(self.pod.id, "exclusive", function(st, cfg)
+    local cur = store.must_read(st, cfg.id, self.id, "state")
+    return internal.sync_container(st, cfg.id, agent, self.id, cur, { restart = true })
+  end)
+  if rec.state == "running" then return code, "again" end
+  return rec.exit_code or code, rec.restart_at
+end
+
+-- Do the restart recorded for the container, unless someone else did (or
+-- started it) meanwhile; a pod no longer running drops it.
+local function restart_due(self)
+  internal.locked(self.pod.id, "exclusive", function(st, cfg)
+    local rec = store.must_read(st, cfg.id, self.id, "state")
+    if rec.state ~= "stopped" or not rec.restart_at then return end
+    local prec = store.read_opt(st, cfg.id, nil, "state")
+    if internal.live_state(st, cfg, prec) ~= "running" then
+      rec.restart_at = nil
+      internal.set_container_state(st, cfg.id, self.id, rec)
+      return
+    end
+    local agent <close> = sandbox.agent(cfg, sandbox.hypervisor(st, cfg))
+    internal.restart_container(st, cfg.id, agent, self.id, rec, { restart = true })
+  end)
+end
+
 --- Wait for the container's process to exit; returns its exit code.
--- timeout in seconds (default: forever).
+-- timeout in seconds (default: forever). wait is also where restarts
+-- happen without a daemon: when a container_exit hook (the restart
+-- policy) asks for one, wait sleeps its delay, restarts the container and
+-- waits again, so it returns once the container exited for good (or at
+-- the timeout, with the last exit code).
 function Container:wait(timeout)
   return failure.catch(function()
-    local agent <close>, rec = agent_for(self, "wait")
-    if rec.state == "stopped" then return rec.exit_code end
-    local code = failure.check(agent:wait(self.id, timeout or -1))
-    internal.locked(self.pod.id, "exclusive", function(st, cfg)
-      local cur = store.must_read(st, cfg.id, self.id, "state")
-      internal.sync_container(st, cfg.id, agent, self.id, cur)
-    end)
-    return code
+    local deadline = timeout and process.now() + timeout
+    while true do
+      local code, next_step = wait_exit(self, deadline)
+      if next_step == nil then return code end
+      if next_step ~= "again" then
+        local delay = math.max(0, next_step - process.time())
+        if deadline and process.now() + delay > deadline then return code end
+        process.sleep(delay)
+        restart_due(self)
+      end
+    end
   end)
 end
 

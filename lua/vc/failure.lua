@@ -3,7 +3,16 @@
 -- each step stays one line and rollback runs in one place; at the public
 -- API they become the usual `nil, msg`. Any other error is a bug and is
 -- re-raised untouched, with its traceback.
+--
+-- One failure is not a failure: a wait of the C core that a Ctrl-C cut
+-- short in vc repl (errno EINTR, see src/interrupt.h) is raised as an
+-- interruption, an ordinary error, so that it goes through every catch up
+-- to the prompt, after the undo steps and the locks on its way.
+local interrupt = require "vc.core.interrupt"
+
 local M = {}
+
+local EINTR = 4
 
 local Failure = {}
 Failure.__index = Failure
@@ -17,8 +26,16 @@ end
 --- Pass results through, raising a failure when the first is nil: for the
 -- `value | nil, msg` results of the C core.
 function M.check(v, msg, ...)
-  if v == nil then M.raise(msg or "unknown error") end
+  if v == nil then
+    M.check_interrupt(msg, ...)
+    M.raise(msg or "unknown error")
+  end
   return v, msg, ...
+end
+
+--- Raise msg as an interruption when errno says a Ctrl-C cut a wait short.
+function M.check_interrupt(msg, errno)
+  if errno == EINTR then interrupt.raise(msg) end
 end
 
 function M.is(e)

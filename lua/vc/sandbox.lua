@@ -12,6 +12,13 @@ local M = {}
 -- Seconds to wait for the agent while a sandbox boots (vm.boot_timeout).
 M.AGENT_TIMEOUT = 30
 
+-- Under TCG a boot is CPU-bound: on a busy host (many VMs booting at once
+-- on few cores) it takes longer in wall time, not in CPU time. There the
+-- boot timeout counts the CPU time QEMU gets, up to this many times the
+-- timeout in wall time (for a guest hung idle).
+M.TCG_WALL_FACTOR = 10
+local ETIMEDOUT = 110
+
 -- The guest image built by `make guest` (installed alike under share/vc).
 local function guest_file(name)
   return build.home .. "/build/guest/" .. name
@@ -48,10 +55,11 @@ function M.container_spec(ccfg)
 end
 
 --- The hypervisor handle of a pod, restored from hypervisor.json when an
--- earlier process saved it.
-function M.hypervisor(st, cfg)
-  local info = store.read_opt(st, cfg.id, nil, "hypervisor")
-  return failure.check(hypervisor.open(cfg.hypervisor, M.vm_spec(st, cfg), info))
+-- earlier process saved it. info: that record when the caller has read it
+-- already (false: read, and missing), so a listing reads it once.
+function M.hypervisor(st, cfg, info)
+  if info == nil then info = store.read_opt(st, cfg.id, nil, "hypervisor") end
+  return failure.check(hypervisor.open(cfg.hypervisor, M.vm_spec(st, cfg), info or nil))
 end
 
 --- Save what a started VM's later users need.
@@ -73,6 +81,44 @@ local function console_tail(st, id)
   return table.concat(lines, "\n", math.max(1, #lines - 9))
 end
 
+-- Seconds of CPU time process pid has used (all its threads; USER_HZ is
+-- 100 on Linux), or nil when it is gone or a zombie.
+local function cpu_seconds(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  local text = f and f:read("a")
+  if f then f:close() end
+  local rest = text and text:match("%) (.*)")
+  if not rest then return nil end
+  local fields = {}
+  for w in rest:gmatch("%S+") do fields[#fields + 1] = w end
+  -- after the name: state(1) ... utime(12) stime(13)
+  if fields[1] == "Z" or fields[1] == "X" then return nil end
+  local utime, stime = tonumber(fields[12]), tonumber(fields[13])
+  return utime and stime and (utime + stime) / 100
+end
+
+-- a:connect for a VM that may still be booting: under TCG, for timeout
+-- seconds of QEMU's CPU time (see TCG_WALL_FACTOR), else of wall time.
+local function connect_booting(a, hv, timeout)
+  local info = hv:info()
+  local pid = math.tointeger(info.pid)
+  local cpu0 = info.accel == "tcg" and pid and cpu_seconds(pid)
+  if not cpu0 then return a:connect(timeout) end
+  local wall_end = os.time() + timeout * M.TCG_WALL_FACTOR
+  local used = 0
+  while true do
+    local ok, err, errno = a:connect(math.max(1, timeout - used))
+    -- only a guest still silent is waited for again, not a closed port
+    if ok or errno ~= ETIMEDOUT then return ok, err, errno end
+    local cpu = cpu_seconds(pid)
+    used = cpu and cpu - cpu0 or math.huge
+    if used >= timeout or os.time() >= wall_end then
+      if cpu then err = string.format("%s (%.1fs of CPU time)", err, used) end
+      return ok, err, errno
+    end
+  end
+end
+
 --- A connected agent for the pod whose VM hv runs. st (optional) lets a
 -- failure quote the end of the VM's console; timeout (optional) replaces
 -- the boot timeout.
@@ -82,9 +128,15 @@ function M.agent(cfg, hv, st, timeout)
     failure.raise("pod %s: its sandbox is not running", cfg.id)
   end
   local a = failure.check(agent.open(address, { annotations = cfg.annotations }))
-  local ok, err = a:connect(timeout or cfg.vm.boot_timeout or M.AGENT_TIMEOUT)
+  local ok, err, errno
+  if timeout then
+    ok, err, errno = a:connect(timeout)
+  else
+    ok, err, errno = connect_booting(a, hv, cfg.vm.boot_timeout or M.AGENT_TIMEOUT)
+  end
   if not ok then
     a:close()
+    failure.check_interrupt(string.format("pod %s: %s", cfg.id, err), errno)
     local tail = st and console_tail(st, cfg.id)
     failure.raise("pod %s: %s%s", cfg.id, err,
                   tail and ("; the end of its console:\n" .. tail) or "")

@@ -368,7 +368,11 @@ static void on_signal(agent_t *a) {
   while (read(a->signal_fd, &si, sizeof si) == sizeof si) {
     if (si.ssi_signo == SIGCHLD)
       reap(a);
-    else {
+    else if (si.ssi_signo == SIGIO) {
+      /* the port's host side came or went: look at the port again now */
+      for (conn_t *c = a->conns; c != NULL; c = c->next)
+        c->retry_at = 0;
+    } else {
       agent_log(a, "signal %u: shutting down", si.ssi_signo);
       a->quit = true;
     }
@@ -527,6 +531,14 @@ int loop_run(agent_t *a, vc_err_t *err) {
         conn_t *c = w->ptr;
         if (c->dead)
           break;
+        /* A port whose host is away is not read even when it has data:
+         * that can be the next host's, arrived before the kernel handled
+         * its connection (a reply to it would fail and be dropped).  It is
+         * read once the host is back (SIGIO, or the retry timer). */
+        if (c->port && (re & POLLHUP)) {
+          conn_drop(a, c);
+          break;
+        }
         if (re & POLLOUT)
           conn_write(a, c);
         if (!c->dead && (re & POLLIN))

@@ -103,6 +103,12 @@ static int open_port(agent_t *a, vc_err_t *err) {
     int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
       return vc_error(err, errno, "port %s: %s", a->port_name, path);
+    /* SIGIO (on the signalfd) says when the host connects: a port whose
+     * host went away is then retried at once, not at the next timer. */
+    int fl = fcntl(fd, F_GETFL);
+    if (fcntl(fd, F_SETOWN, getpid()) < 0 || fl < 0 ||
+        fcntl(fd, F_SETFL, fl | O_ASYNC) < 0)
+      agent_log(a, "port %s: no SIGIO: %s", a->port_name, strerror(errno));
     conn_t *c = conn_add(a, fd);
     if (c == NULL)
       return vc_error(err, ENOMEM, "port");
@@ -122,7 +128,7 @@ static int setup(agent_t *a, vc_err_t *err) {
    * them (and for SIGCHLD, reap children behind our back). */
   sigset_t set;
   sigemptyset(&set);
-  const int handled[] = {SIGCHLD, SIGTERM, SIGINT};
+  const int handled[] = {SIGCHLD, SIGTERM, SIGINT, SIGIO};
   for (size_t i = 0; i < sizeof handled / sizeof handled[0]; i++) {
     signal(handled[i], SIG_DFL);
     sigaddset(&set, handled[i]);

@@ -3,6 +3,7 @@ local args = require "vc.cli.args"
 local cli = require "vc.cli"
 local format = require "vc.cli.format"
 local pod = require "vc.pod"
+local policies = require "vc.cli.policy"
 
 local M = {}
 
@@ -33,7 +34,8 @@ local SPECS = {
            rest = "ARGV", rest_required = true,
            summary = "Run a process in a running container; exits with its exit code." },
   wait = { usage = "vc container wait POD CID", positional = { "POD", "CID" },
-           summary = "Wait for a container's process to exit; exits with its exit code." },
+           summary = "Wait for a container's process to exit (restarting it as its "
+                     .. "restart policy says); exits with its exit code." },
   logs = { usage = "vc container logs POD CID", positional = { "POD", "CID" },
            summary = "Print what the container wrote (the newest 64 KiB of each stream)." },
   ps = { usage = "vc container ps [--json] POD CID", positional = { "POD", "CID" },
@@ -47,6 +49,7 @@ local SPECS = {
 local ORDER = {
   "create", "start", "stop", "kill", "exec", "wait", "logs", "ps", "stats", "delete", "status",
 }
+for _, spec in pairs(SPECS) do policies.add_option(spec) end
 
 local function help()
   local lines = { "usage: vc container COMMAND [ARGS...]", "", "commands:" }
@@ -156,7 +159,9 @@ function M.main(argv, first)
   if not spec then
     args.usage_error("unknown container command %q (try 'vc container --help')", name)
   end
-  return ACTIONS[name](args.parse(spec, argv, first + 1))
+  local o = args.parse(spec, argv, first + 1)
+  policies.apply(o)
+  return ACTIONS[name](o)
 end
 
 return M

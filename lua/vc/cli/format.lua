@@ -3,25 +3,37 @@ local cjson = require "cjson"
 
 local M = {}
 
---- Print rows (lists of strings) under headers, columns aligned.
+--- Print rows (lists of strings) under headers, columns aligned, in one
+-- write (a listing may have thousands of rows, so no format per cell).
 function M.table(out, headers, rows)
-  local widths = {}
+  local widths, cells = {}, { headers }
   for i, h in ipairs(headers) do widths[i] = #h end
-  for _, r in ipairs(rows) do
-    for i, cell in ipairs(r) do
-      widths[i] = math.max(widths[i] or 0, #tostring(cell))
+  for r, row in ipairs(rows) do
+    local c = {}
+    for i, cell in ipairs(row) do
+      local s = tostring(cell)
+      c[i] = s
+      if #s > (widths[i] or 0) then widths[i] = #s end
     end
+    cells[r + 1] = c
   end
-  local function line(cells)
-    local parts = {}
-    for i, cell in ipairs(cells) do
-      parts[i] = i < #cells and string.format("%-" .. widths[i] .. "s", tostring(cell))
-                 or tostring(cell)
+  local spaces, lines, parts = {}, {}, {}
+  for r, c in ipairs(cells) do
+    local n = #c
+    for i = 1, n - 1 do
+      local k = widths[i] - #c[i] + 2
+      local pad = spaces[k]
+      if not pad then
+        pad = (" "):rep(k)
+        spaces[k] = pad
+      end
+      parts[2 * i - 1], parts[2 * i] = c[i], pad
     end
-    out:write(table.concat(parts, "  "), "\n")
+    parts[2 * n - 1] = c[n]
+    lines[r] = table.concat(parts, "", 1, 2 * n - 1)
   end
-  line(headers)
-  for _, r in ipairs(rows) do line(r) end
+  lines[#lines + 1] = ""
+  out:write(table.concat(lines, "\n"))
 end
 
 --- value as JSON; list_keys names fields that are lists, so that an

@@ -16,6 +16,8 @@ local COMMANDS = {
   { "repl", "vc.cli.repl", "an interactive Lua prompt for managing pods" },
   { "pod", "vc.cli.pod", "create, run, start, stop, pause, resume, delete, list pods" },
   { "container", "vc.cli.container", "create, start, stop, kill, exec, delete containers" },
+  { "policy", "vc.cli.policy", "check a config against the policies; list them" },
+  { "gc", "vc.cli.gc", "clean up what crashes left behind (vc gc --dry-run tells)" },
   { "version", nil, "print the version" },
 }
 

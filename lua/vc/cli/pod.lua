@@ -4,6 +4,7 @@ local cli = require "vc.cli"
 local config = require "vc.config"
 local format = require "vc.cli.format"
 local pod = require "vc.pod"
+local policies = require "vc.cli.policy"
 local storage = require "vc.core.storage"
 
 local M = {}
@@ -35,11 +36,14 @@ local SPECS = {
   status = { usage = "vc pod status [--json] ID", positional = { "ID" },
              options = { { "--json", help = "print JSON" } },
              summary = "Show a pod and its containers." },
-  list = { usage = "vc pod list [--json]", options = { { "--json", help = "print JSON" } },
+  list = { usage = "vc pod list [--all] [--json]",
+           options = { { "--json", help = "print JSON" },
+                       { "--all", help = "also pods whose creation is not complete" } },
            summary = "List every pod (never waits for a busy pod)." },
 }
 
 local ORDER = { "create", "run", "start", "stop", "pause", "resume", "delete", "status", "list" }
+for _, spec in pairs(SPECS) do policies.add_option(spec) end
 
 local function help()
   local lines = { "usage: vc pod COMMAND [ARGS...]", "", "commands:" }
@@ -132,9 +136,8 @@ end
 
 function ACTIONS.list(o)
   local rows, all = {}, {}
-  for _, p in ipairs(pod.list()) do
-    local s = p:status { live = false }
-              or { id = p.id, state = "unknown", hypervisor = "?", containers = {} }
+  for _, s in ipairs(pod.list_status { all = o.all }) do
+    if s.error then s = { id = s.id, state = "unknown", hypervisor = "?", containers = {} } end
     all[#all + 1] = s
     rows[#rows + 1] = { s.id, s.state, s.hypervisor, #s.containers, s.created or "-" }
   end
@@ -154,7 +157,9 @@ function M.main(argv, first)
   if name == nil then args.usage_error("missing pod command (try 'vc pod --help')") end
   local spec = SPECS[name]
   if not spec then args.usage_error("unknown pod command %q (try 'vc pod --help')", name) end
-  ACTIONS[name](args.parse(spec, argv, first + 1))
+  local o = args.parse(spec, argv, first + 1)
+  policies.apply(o)
+  ACTIONS[name](o)
   return 0
 end
 

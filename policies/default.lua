@@ -1,0 +1,90 @@
+-- default: the baseline every pod gets (active by default).
+--
+--  * caps: at most MAX_CPUS vCPUs and MAX_MEMORY_MIB of guest memory, and
+--    no container memory limit above its pod's memory;
+--  * volumes: a host_path must lie under one of VOLUME_ROOTS once its
+--    symbolic links and ".." are resolved (host-side, by vc), and never in
+--    a system folder (DENIED) nor in vc's own store;
+--  * mutate: a pod that names no memory gets enough for its containers'
+--    limits (at least vc's 256 MiB).
+--
+-- A site changes these by editing the installed copy, or by shipping a
+-- policy of its own named "default" (on VC_POLICY_PATH), which replaces
+-- this one.
+local policy = require "vc.policy"
+
+local MAX_CPUS = 16
+local MAX_MEMORY_MIB = 32768
+local BASE_MEMORY_MIB = 256
+local OVERHEAD_MIB = 64
+
+-- Folders volumes may come from.
+local VOLUME_ROOTS = {
+  "/srv", "/home", "/mnt", "/media", "/tmp", "/var/tmp", "/var/lib/vc/volumes",
+}
+-- Never shared, whatever VOLUME_ROOTS say.
+local DENIED = { "/etc", "/proc", "/sys", "/dev", "/boot", "/root", "/run/vc", "/var/lib/vc/pods" }
+
+local function check_volume(v, store)
+  local real, err = policy.realpath(v.host_path)
+  if not real then
+    return false, string.format("volume %s: %s", v.tag, err)
+  end
+  local shown = real == v.host_path and real or (v.host_path .. " (" .. real .. ")")
+  if real == "/" then
+    return false, string.format("volume %s: %s is the root folder", v.tag, shown)
+  end
+  local denied = { store.lib .. "/pods", store.run }
+  for _, d in ipairs(DENIED) do denied[#denied + 1] = d end
+  for _, d in ipairs(denied) do
+    if policy.under(real, d) then
+      return false, string.format("volume %s: %s lies in %s, which is never shared",
+                                  v.tag, shown, d)
+    end
+  end
+  for _, root in ipairs(VOLUME_ROOTS) do
+    if policy.under(real, root) then return true end
+  end
+  return false, string.format("volume %s: %s is not under an allowed folder (%s)",
+                              v.tag, shown, table.concat(VOLUME_ROOTS, ", "))
+end
+
+return {
+  name = "default",
+  description = "caps on vCPUs and memory; volumes only from allowed host folders",
+
+  mutate = function(config)
+    if config.vm.memory_mib == nil then
+      local sum = 0
+      for _, c in ipairs(config.containers) do sum = sum + (c.resources.memory_mib or 0) end
+      if sum > 0 then
+        config.vm.memory_mib = math.min(MAX_MEMORY_MIB,
+                                        math.max(BASE_MEMORY_MIB, sum + OVERHEAD_MIB))
+      end
+    end
+    return config
+  end,
+
+  admit = function(config, ctx)
+    local vm = config.vm
+    if vm.cpus and vm.cpus > MAX_CPUS then
+      return false, string.format("vm.cpus: %d vCPUs, at most %d", vm.cpus, MAX_CPUS)
+    end
+    if vm.memory_mib and vm.memory_mib > MAX_MEMORY_MIB then
+      return false, string.format("vm.memory_mib: %d MiB, at most %d", vm.memory_mib,
+                                  MAX_MEMORY_MIB)
+    end
+    for _, c in ipairs(config.containers) do
+      local limit = c.resources.memory_mib
+      if limit and vm.memory_mib and limit > vm.memory_mib then
+        return false, string.format("container %s: memory limit %d MiB above the pod's %d",
+                                    c.id, limit, vm.memory_mib)
+      end
+    end
+    for _, v in ipairs(config.volumes) do
+      local ok, why = check_volume(v, ctx.store)
+      if not ok then return false, why end
+    end
+    return true
+  end,
+}
