@@ -85,9 +85,9 @@ build/rootfs/bin/busybox: scripts/mkrootfs
 	scripts/mkrootfs build/rootfs
 
 # The guest image of the VM backends: Debian's kernel as an uncompressed
-# vmlinux, and an initramfs with busybox, guest/init, the agent and the
-# kernel modules (scripts/mkguest).  The stamp names the kernel package;
-# it is checked again when apt's package lists change.
+# vmlinux, and an initramfs with busybox, vc-init (guest/init.c), the
+# agent and the kernel modules (scripts/mkguest).  The stamp names the
+# kernel package; it is checked again when apt's package lists change.
 guest: build/guest/vmlinux build/guest/initrd
 
 build/guest/vmlinux build/guest/initrd &: scripts/mkguest $(wildcard guest/*) \
