@@ -529,6 +529,13 @@ describe("vc.core.storage", function()
       assert.matches("read " .. root .. "/lib/pods/p/config.json: not a regular file", msg, 1, true)
     end)
 
+    it("reads a FIFO planted as a record as empty, without blocking", function()
+      assert(st:create_pod("p")):unlock()
+      assert(os.execute("mkfifo " .. support.quote(root .. "/run/pods/p/state.json")))
+      assert.equal("", assert(st:read("p", nil, "state")))
+      assert.equal("", assert(st:snapshot("p")).state)
+    end)
+
     it("checks the ID first", function()
       local ok, msg, errno = st:snapshot("../p")
       assert.is_nil(ok)

@@ -232,6 +232,9 @@ describe("vc.pod", function()
     support.write_file(root .. "/run/pods/broken/c1/state.json", "{")
     -- a pod whose creation is not complete: listed with all only
     os.execute("mkdir -p " .. support.quote(root .. "/lib/pods/half"))
+    -- nor is one whose delete stopped between the trees (state, no config)
+    assert(vc.pod.create(mock_pod("gone")))
+    assert(os.remove(root .. "/lib/pods/gone/config.json"))
     local listed = require("vc.pod").list_status()
     local ids = {}
     for i, s in ipairs(listed) do
@@ -250,8 +253,9 @@ describe("vc.pod", function()
     assert.same({ id = "broken", error = listed[1].error },
                 { id = "broken", error = select(2, vc.pod.fetch("broken"):status()) })
     local all = require("vc.pod").list_status { all = true }
-    assert.equal(5, #all)
-    assert.same({ id = "half", state = "incomplete", hypervisor = "?", containers = {} }, all[3])
+    assert.equal(6, #all)
+    assert.same({ "gone", "incomplete", "?" }, { all[3].id, all[3].state, all[3].hypervisor })
+    assert.same({ id = "half", state = "incomplete", hypervisor = "?", containers = {} }, all[4])
   end)
 
   it("prints a pod as its ID, state, backend and containers", function()

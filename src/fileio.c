@@ -173,3 +173,55 @@ int vc_read_fileat(int dfd, const char *file, const char *path, size_t max,
   *len = used;
   return 0;
 }
+
+/* Records are small regular files that are only ever replaced whole (by
+ * rename), never written in place: a read that returns less than it asked
+ * for has reached the end.  So open, read, close, without the fstat of
+ * vc_read_fileat (a listing reads thousands, and on a VM every system call
+ * counts).  What is not a regular file still fails or reads as nothing:
+ * O_NONBLOCK keeps a FIFO from blocking (empty), a folder fails (EISDIR,
+ * "not a regular file"), a device is cut at max (EFBIG). */
+int vc_read_recordat(int dfd, const char *file, const char *path, size_t max,
+                     char **data, size_t *len, vc_err_t *err) {
+  cleanup_close int fd = openat(
+      dfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0)
+    return vc_error(err, errno, "read %s", path);
+  char first[4096];
+  cleanup_free char *buf = NULL;
+  size_t cap = sizeof first, used = 0;
+  char *at = first;
+  for (;;) {
+    size_t want = cap - used - 1;
+    ssize_t n = read(fd, at + used, want);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      if (errno == EISDIR)
+        return vc_fail(err, EINVAL, "read %s: not a regular file", path);
+      return vc_error(err, errno, "read %s", path);
+    }
+    used += (size_t)n;
+    if (used > max)
+      return vc_fail(err, EFBIG, "read %s: larger than %zu bytes", path, max);
+    if ((size_t)n < want)
+      break;
+    char *bigger = realloc(buf, cap * 2);
+    if (bigger == NULL)
+      return vc_error(err, ENOMEM, "read %s", path);
+    if (buf == NULL)
+      memcpy(bigger, first, used);
+    buf = at = bigger;
+    cap *= 2;
+  }
+  if (buf == NULL) {
+    buf = malloc(used + 1);
+    if (buf == NULL)
+      return vc_error(err, ENOMEM, "read %s", path);
+    memcpy(buf, first, used);
+  }
+  buf[used] = '\0';
+  *data = vc_steal_ptr(buf);
+  *len = used;
+  return 0;
+}

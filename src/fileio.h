@@ -32,4 +32,9 @@ int vc_read_file(const char *path, size_t max, char **data, size_t *len,
 int vc_read_fileat(int dfd, const char *file, const char *path, size_t max,
                    char **data, size_t *len, vc_err_t *err);
 
+/* The same for a store record, a file only ever replaced whole (by
+ * rename): a short read is its end, so no fstat.  A FIFO reads as empty. */
+int vc_read_recordat(int dfd, const char *file, const char *path, size_t max,
+                     char **data, size_t *len, vc_err_t *err);
+
 #endif

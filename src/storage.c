@@ -668,7 +668,8 @@ int vc_store_read(const vc_store_t *s, const char *pod, const char *ctr,
       record_path(s, pod, ctr, name, dir, file, err) < 0)
     return -1;
   snprintf(path, sizeof path, "%s/%s", dir, file);
-  return vc_read_file(path, VC_STORE_RECORD_MAX, data, len, err);
+  return vc_read_recordat(AT_FDCWD, path, path, VC_STORE_RECORD_MAX, data, len,
+                          err);
 }
 
 /* Listing */
@@ -744,7 +745,7 @@ void vc_snapshot_free(vc_snapshot_t *snap) {
  * whole path) into *data, left NULL when it is missing. */
 static int read_record_at(int dfd, const char *dir, const char *file,
                           char **data, size_t *len, vc_err_t *err) {
-  if (vc_read_fileat(dfd, file, file, VC_STORE_RECORD_MAX, data, len, err) ==
+  if (vc_read_recordat(dfd, file, file, VC_STORE_RECORD_MAX, data, len, err) ==
           0 ||
       err->errnum == ENOENT)
     return 0;

@@ -594,8 +594,8 @@ function M.list_status(opts)
   local out = {}
   for _, id in ipairs(st:pods()) do
     local snap, err = st:snapshot(id)
-    -- as M.list: complete pods (a state record), and any it cannot tell
-    if all or not snap or snap.state then
+    -- as M.list: complete pods (both records), and any it cannot tell
+    if all or not snap or snap.state and snap.config then
       local s
       if snap then s, err = failure.catch(status_of, st, id, false, snap) end
       out[#out + 1] = s or { id = id, error = err }
