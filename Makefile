@@ -36,7 +36,15 @@ AGENT_SAN_OBJS := $(AGENT_SRCS:src/%.c=build/asan/agent-obj/%.o)
 .PHONY: all asan rootfs guest test lint spec install uninstall clean demo fuzz bench \
         valgrind
 
-all: build/vc build/vc-agent
+all: build/vc build/vc-agent build/luac.stamp
+
+# vc's Lua modules compiled (scripts/luacache.lua): loading them is ~15x
+# faster than compiling them at each start; vc uses one only while it is
+# at least as new as its source.
+LUA_SRCS := $(shell find lua -name '*.lua')
+build/luac.stamp: build/vc scripts/luacache.lua $(LUA_SRCS)
+	build/vc run scripts/luacache.lua
+	@touch $@
 
 build/vc: $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -191,6 +191,37 @@ describe("vc CLI", function()
     support.rmtree(dir)
   end)
 
+  it("loads its compiled modules only while they are as new as the source", function()
+    -- a module of its own in the tree, compiled (by make's script) to a
+    -- copy that says so; the source says otherwise
+    local src = support.project .. "/lua/vc/spec_probe.lua"
+    local bin = support.project .. "/build/luac/vc/spec_probe.luac"
+    local dir = support.tmpdir()
+    finally(function()
+      os.remove(src)
+      os.remove(bin)
+      support.rmtree(dir)
+    end)
+    support.write_file(src, 'return "compiled"')
+    assert.equal(0, vc("run", support.project .. "/scripts/luacache.lua").code)
+    support.write_file(src, 'return "source"')
+    support.write_file(dir .. "/s.lua", 'print((require "vc.spec_probe"))')
+    local function loaded() return vc("run", dir .. "/s.lua").stdout end
+    assert(os.execute("touch -d '2020-01-01' " .. support.quote(src)))
+    assert.equal("compiled\n", loaded())
+    assert(os.execute("touch " .. support.quote(src)))
+    assert.equal("source\n", loaded())
+    -- an unreadable compiled copy is passed over as well
+    support.write_file(bin, "\27Lua garbage")
+    assert(os.execute("touch -d '2020-01-01' " .. support.quote(src)))
+    assert.equal("source\n", loaded())
+    -- and a compiled module names its source file (messages, tracebacks)
+    support.write_file(dir .. "/where.lua",
+                       'print(debug.getinfo(require("vc.config").pod, "S").source)')
+    assert.equal("@" .. support.project .. "/lua/vc/config.lua\n",
+                 vc("run", dir .. "/where.lua").stdout)
+  end)
+
   -- (with no argument, on the default qemu backend: spec/qemu_spec.lua)
   it("runs examples/hello.lua on the namespace backend and on the mock", function()
     local r = vc("run", support.project .. "/examples/hello.lua", "namespace")

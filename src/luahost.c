@@ -9,6 +9,7 @@
 #include <lualib.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -75,6 +76,61 @@ static void set_path(lua_State *L, const char *home) {
   lua_pop(L, 2);
 }
 
+static int newer_or_same(const struct stat *a, const struct stat *b) {
+  return a->st_mtim.tv_sec > b->st_mtim.tv_sec ||
+         (a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+          a->st_mtim.tv_nsec >= b->st_mtim.tv_nsec);
+}
+
+/* A searcher for vc's own modules ("vc", "vc.*"), ahead of Lua's: the
+ * compiled module in HOME/build/luac/ (scripts/luacache.lua, run by make)
+ * while it is at least as new as its source in HOME/lua/; otherwise
+ * nothing, and Lua's searcher loads the source.  Upvalue 1: HOME. */
+static int search_compiled(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  const char *home = lua_tostring(L, lua_upvalueindex(1));
+  if (strcmp(name, "vc") != 0 && strncmp(name, "vc.", 3) != 0)
+    return 0;
+  char rel[256];
+  if (snprintf(rel, sizeof rel, "%s", name) >= (int)sizeof rel)
+    return 0;
+  for (char *p = rel; *p != '\0'; p++)
+    if (*p == '.')
+      *p = '/';
+  static const char *const forms[] = {"%s/lua/%s.lua", "%s/lua/%s/init.lua"};
+  static const char *const compiled[] = {"%s/build/luac/%s.luac",
+                                         "%s/build/luac/%s/init.luac"};
+  for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+    char src[PATH_MAX], bin[PATH_MAX];
+    struct stat s, b;
+    snprintf(src, sizeof src, forms[i], home, rel);
+    if (stat(src, &s) < 0)
+      continue;
+    snprintf(bin, sizeof bin, compiled[i], home, rel);
+    if (stat(bin, &b) < 0 || !newer_or_same(&b, &s) ||
+        luaL_loadfilex(L, bin, "b") != LUA_OK)
+      return 0; /* (a failed load left its message: the source decides) */
+    lua_pushstring(L, src);
+    return 2;
+  }
+  return 0;
+}
+
+/* Insert search_compiled as package.searchers[2], after the preload one. */
+static void add_searcher(lua_State *L, const char *home) {
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "searchers");
+  lua_Integer n = luaL_len(L, -1);
+  for (lua_Integer i = n; i >= 2; i--) {
+    lua_rawgeti(L, -1, i);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_pushstring(L, home);
+  lua_pushcclosure(L, search_compiled, 1);
+  lua_rawseti(L, -2, 2);
+  lua_pop(L, 2);
+}
+
 void vc_lua_host_open(lua_State *L, const char *home) {
   luaL_openlibs(L);
   preload(L, "cjson", luaopen_cjson);
@@ -89,4 +145,5 @@ void vc_lua_host_open(lua_State *L, const char *home) {
   preload(L, "vc.core.interrupt", luaopen_vc_core_interrupt);
   push_build(L, home);
   set_path(L, home);
+  add_searcher(L, home);
 }

@@ -260,8 +260,13 @@ local function record(fields)
   for _, f in ipairs(fields) do known[f[1]] = true end
   return function(v, path)
     if type(v) ~= "table" then return fail(path, "expected a table, got %s", typename(v)) end
-    for _, k in ipairs(sorted_keys(v)) do
-      if not known[k] then return fail(sub(path, k), "unknown key") end
+    for k in next, v do
+      if not known[k] then
+        -- sorted, so that the first error is always the same one
+        for _, u in ipairs(sorted_keys(v)) do
+          if not known[u] then return fail(sub(path, u), "unknown key") end
+        end
+      end
     end
     local out = {}
     for _, f in ipairs(fields) do
@@ -271,7 +276,8 @@ local function record(fields)
         out[name] = clone(f.default)
       else
         local err
-        out[name], err = f[2](x, sub(path, name))
+        -- (field names are Lua names: sub's checks are not needed)
+        out[name], err = f[2](x, path == "" and name or path .. "." .. name)
         if err then return nil, err end
       end
     end

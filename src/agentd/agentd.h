@@ -55,7 +55,7 @@ typedef struct proc {
 typedef enum ctr_state { CTR_CREATED, CTR_RUNNING, CTR_EXITED } ctr_state_t;
 
 /* cgroup.c: controllers, in the order of cgroup_names. */
-enum { CG_MEMORY, CG_PIDS, CG_CPU, CG_CPUACCT, CG_N };
+enum { CG_MEMORY, CG_PIDS, CG_CPU, CG_CPUACCT, CG_FREEZER, CG_N };
 
 typedef struct cgroups {
   char *dir[CG_N];      /* the container's folder per controller, or NULL */

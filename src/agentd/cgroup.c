@@ -1,5 +1,7 @@
 /* cgroup.c - a container's cgroup v1 folders: memory, pids, cpu, cpuacct
- * under /sys/fs/cgroup/<controller>/<parent>/<container id>.
+ * and freezer under /sys/fs/cgroup/<controller>/<parent>/<container id>.
+ * Freezing <parent> in the freezer hierarchy pauses every container (the
+ * namespace backend's pause); the agent itself stays out of them all.
  *
  * A controller that is not mounted is skipped; asking for a limit it would
  * enforce then fails.  cpu and cpuacct are often one hierarchy
@@ -18,7 +20,32 @@
 #include "cleanup.h"
 
 static const char *const cgroup_names[CG_N] = {"memory", "pids", "cpu",
-                                               "cpuacct"};
+                                               "cpuacct", "freezer"};
+
+/* Moving a process between cgroup v1 cgroups takes a global lock whose
+ * first taker waits for an RCU grace period (~5-10 ms, the cost of a
+ * container's start); takers within a grace period after it do not wait.
+ * So a short-lived child takes it now, moving itself into the pod's
+ * cgroup and exiting, while the host is still setting the pod up: the
+ * first container's move, a few ms later, then finds the wait done.
+ * Best effort: any failure only loses the head start. */
+static void cgroup_warm(agent_t *a) {
+  const char *dir = NULL;
+  for (int i = 0; i < CG_N && dir == NULL; i++)
+    if (a->cg_root[i] != NULL && !a->cg_alias[i])
+      dir = a->cg_root[i];
+  if (dir == NULL || (mkdir(dir, 0755) < 0 && errno != EEXIST))
+    return;
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  pid_t pid = fork();
+  if (pid == 0)
+    _exit(write(fd, "0", 1) == 1 ? 0 : 1);
+  close(fd);
+}
 
 void cgroup_init(agent_t *a) {
   char real[CG_N][PATH_MAX];
@@ -40,6 +67,7 @@ void cgroup_init(agent_t *a) {
     if (asprintf(&a->cg_root[i], "%s/%s", real[i], a->cgroup_parent) < 0)
       a->cg_root[i] = NULL;
   }
+  cgroup_warm(a);
 }
 
 static int write_file(const char *dir, const char *file, const char *value,
