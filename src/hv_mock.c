@@ -5,6 +5,7 @@
  * The pod annotation "vc.mock.agent" = "unix" plays a guest whose agent
  * never answers (see mock_start). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -39,7 +40,8 @@ static int load(vc_hv_t *hv, vc_vm_state_t *st, vc_err_t *err) {
     return -1;
   cleanup_free char *data = NULL;
   size_t len = 0;
-  if (vc_read_file(path, 64, &data, &len, err) < 0) {
+  /* written whole by rename (save): a record */
+  if (vc_read_recordat(AT_FDCWD, path, path, 64, &data, &len, err) < 0) {
     if (err->errnum != ENOENT)
       return -1;
     *st = VC_VM_NONE;

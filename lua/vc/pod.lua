@@ -155,11 +155,13 @@ end
 
 -- Boot the VM and create every container in it (create, and start from
 -- stopped). Pushes the undo steps it needs.
-local function boot(st, cfg, undo)
+local function boot(st, cfg, undo, fresh)
   local hv = sandbox.hypervisor(st, cfg)
   -- A VM started by a vc that died before recording it would hold the
   -- pod's sockets: the pod is stopped, so no backend process is its own.
-  leftovers.kill(st, cfg.id)
+  -- (Not for a pod created just now: a pod ID is free only once a delete
+  -- or gc has killed every process of the pod that had it.)
+  if not fresh then leftovers.kill(st, cfg.id) end
   failure.check(hv:start())
   undo.push(function() hv:stop() end)
   sandbox.save_info(st, cfg, hv)
@@ -239,7 +241,7 @@ local function create(cfg)
       failure.check(st:create_container(cfg.id, ccfg.id))
       store.write(st, cfg.id, ccfg.id, "config", ccfg)
     end
-    select(2, boot(st, podcfg, undo)):close()
+    select(2, boot(st, podcfg, undo, true)):close()
     for _, ccfg in ipairs(cfg.containers) do
       internal.set_container_state(st, cfg.id, ccfg.id, { state = "ready" })
     end
@@ -461,12 +463,15 @@ function internal.delete_locked(st, id, force)
       failure.check(state.can_delete("pod", id, live))
     end
   end
+  -- The pod's backend processes, listed once (/proc): the lock is held,
+  -- so no new one can appear, and killing one that is gone is a no-op.
+  local procs = leftovers.processes(st)[id] or {}
   if cfg then
     -- Backend processes no record names first (a VM started by a vc killed
     -- before it saved the VM's pid), so that destroy can clean up after
     -- them too (a namespace sandbox's cgroups).
     local info = read(st, id, nil, "hypervisor") or {}
-    leftovers.kill(st, id, { pid = info.pid, start = info.start_time })
+    leftovers.kill(st, id, { pid = info.pid, start = info.start_time }, procs)
     -- The VM goes first: if it cannot be destroyed, the records stay so
     -- that the pod can still be found and deleted later.
     local ok, hv = pcall(sandbox.hypervisor, st, cfg)
@@ -476,7 +481,7 @@ function internal.delete_locked(st, id, force)
   end
   -- Then anything left: a process of a pod with no config, a mount of a
   -- crashed run.
-  local _, kerrs = leftovers.kill(st, id)
+  local _, kerrs = leftovers.kill(st, id, nil, procs)
   local _, uerrs = leftovers.unmount(st, id)
   if #kerrs + #uerrs > 0 then
     failure.raise("pod %s: %s", id, kerrs[1] or uerrs[1])

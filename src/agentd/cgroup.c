@@ -28,8 +28,12 @@ static const char *const cgroup_names[CG_N] = {"memory", "pids", "cpu",
  * So a short-lived child takes it now, moving itself into the pod's
  * cgroup and exiting, while the host is still setting the pod up: the
  * first container's move, a few ms later, then finds the wait done.
- * Best effort: any failure only loses the head start. */
+ * Best effort: any failure only loses the head start.  Skipped on one
+ * CPU (a 1-vCPU guest): a grace period then waits for that CPU alone, which
+ * is quick, while a fork in a guest under TCG is not. */
 static void cgroup_warm(agent_t *a) {
+  if (sysconf(_SC_NPROCESSORS_ONLN) <= 1)
+    return;
   const char *dir = NULL;
   for (int i = 0; i < CG_N && dir == NULL; i++)
     if (a->cg_root[i] != NULL && !a->cg_alias[i])
