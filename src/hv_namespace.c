@@ -34,6 +34,7 @@
 #include "hypervisor.h"
 #include "interrupt.h"
 #include "process.h"
+#include "storage.h"
 
 #define CGROUP_ROOT "/sys/fs/cgroup"
 
@@ -138,11 +139,35 @@ static int make_cgroups(vc_hv_t *hv, vc_err_t *err) {
   return 0;
 }
 
+/* The folders the agent will make for the pod's containers (the run
+ * folder's subfolders named as container IDs): made now, before the
+ * warm-up below, since making a cgroup waits while a move holds the
+ * cgroup mutex through its grace period.  Best effort: the agent makes
+ * what is missing. */
+static void make_container_cgroups(vc_hv_t *hv) {
+  char name[128];
+  cgroup_name(hv, name, sizeof name);
+  cleanup_dir DIR *d = opendir(hv->spec.run_dir);
+  struct dirent *e;
+  while (d != NULL && (e = readdir(d)) != NULL) {
+    vc_err_t ignored;
+    if (e->d_type != DT_DIR || vc_id_check("container", e->d_name, &ignored) < 0)
+      continue;
+    for (size_t i = 0; controllers[i] != NULL; i++) {
+      char path[PATH_MAX];
+      if ((size_t)snprintf(path, sizeof path, CGROUP_ROOT "/%s/%s/%s",
+                           controllers[i], name, e->d_name) < sizeof path)
+        mkdir(path, 0755);
+    }
+  }
+}
+
 /* Moving a process into a cgroup v1 takes a global lock whose first taker
  * waits for an RCU grace period: 6 ms on an idle 2-core machine, 10-20 ms
  * on a busy one, the largest part of a container's start (crun pays it as
  * well).  Takers that come while it is being taken, or shortly after,
- * wait only for what is left of it.  So a short-lived process takes it
+ * wait only for what is left of it.  (It waits holding the cgroup mutex,
+ * so any cgroup made meanwhile waits too: make_container_cgroups first.)  So a short-lived process takes it
  * now, moving itself into the sandbox's freezer cgroup and exiting, while
  * vc goes on storing the pod and starting the agent; the first
  * container's move then finds most of the wait done.  Best effort: a
@@ -157,6 +182,10 @@ static void warm_cgroup_lock(vc_hv_t *hv) {
     return;
   pid_t child = fork();
   if (child == 0) {
+    /* Nothing of vc's but fd: a copy of the pod's lock would hold it. */
+    if (fd > 3)
+      close_range(3, (unsigned)fd - 1, 0);
+    close_range((unsigned)fd + 1, ~0u, 0);
     if (fork() == 0)
       _exit(write(fd, "0", 1) == 1 ? 0 : 1);
     _exit(0);
@@ -179,6 +208,7 @@ static int ns_create(vc_hv_t *hv, vc_err_t *err) {
     return vc_error(err, errno, "namespace: %s", state);
   if (make_cgroups(hv, err) < 0)
     return -1;
+  make_container_cgroups(hv);
   warm_cgroup_lock(hv);
   return 0;
 }

@@ -198,6 +198,11 @@ void cgroup_init(agent_t *a);
 int cgroup_create(agent_t *a, const char *id, cgroups_t *cg, vc_err_t *err);
 int cgroup_limit(const cgroups_t *cg, const ctr_spec_t *s, vc_err_t *err);
 int cgroup_join(const cgroups_t *cg, pid_t pid, vc_err_t *err);
+/* The same from a helper process, so that the agent does not wait: it
+ * writes "J" to notify once pid is in every cgroup, else
+ * "E<errno>:<message>", and exits (the agent reaps it). */
+int cgroup_join_async(const cgroups_t *cg, pid_t pid, int notify,
+                      vc_err_t *err);
 int cgroup_read(const cgroups_t *cg, int ctrl, const char *file,
                 long long *v);
 /* The oom_kill count of memory.oom_control, 0 when unknown. */

@@ -22,6 +22,13 @@
 static const char *const cgroup_names[CG_N] = {"memory", "pids", "cpu",
                                                "cpuacct", "freezer"};
 
+/* Only fd stays open (a helper must not hold the agent's sockets). */
+static void close_all_but(int fd) {
+  if (fd > 3)
+    close_range(3, (unsigned)fd - 1, 0);
+  close_range((unsigned)fd + 1, ~0u, 0);
+}
+
 /* Moving a process between cgroup v1 cgroups takes a global lock whose
  * first taker waits for an RCU grace period (~5-10 ms, the cost of a
  * container's start); takers within a grace period after it do not wait.
@@ -46,8 +53,10 @@ static void cgroup_warm(agent_t *a) {
   if (fd < 0)
     return;
   pid_t pid = fork();
-  if (pid == 0)
+  if (pid == 0) {
+    close_all_but(fd);
     _exit(write(fd, "0", 1) == 1 ? 0 : 1);
+  }
   close(fd);
 }
 
@@ -190,6 +199,23 @@ int cgroup_limit(const cgroups_t *cg, const ctr_spec_t *s, vc_err_t *err) {
       return -1;
   }
   return 0;
+}
+
+int cgroup_join_async(const cgroups_t *cg, pid_t pid, int notify,
+                      vc_err_t *err) {
+  pid_t helper = fork();
+  if (helper < 0)
+    return vc_error(err, errno, "fork");
+  if (helper > 0)
+    return 0;
+  close_all_but(notify);
+  vc_err_t why = {0};
+  char msg[VC_ERR_MSG_MAX + 16];
+  int n = cgroup_join(cg, pid, &why) < 0
+              ? snprintf(msg, sizeof msg, "E%d:join its cgroups: %s",
+                         why.errnum, why.msg)
+              : snprintf(msg, sizeof msg, "J");
+  _exit(write(notify, msg, (size_t)n) == n ? 0 : 1);
 }
 
 int cgroup_join(const cgroups_t *cg, pid_t pid, vc_err_t *err) {

@@ -38,6 +38,7 @@ typedef struct child_io {
   int out, err;         /* stdout, stderr */
   int report;           /* the CLOEXEC report pipe */
   int gate;             /* a byte here lets it execve */
+  int joined;           /* "J" once it is in its cgroups (or "E...") */
   int null_fd;
 } child_io_t;
 
@@ -45,6 +46,7 @@ typedef struct child_io {
 typedef struct spawned {
   pid_t pid;
   int out, err, report, gate;
+  int joined; /* for the helper that moves it into its cgroups */
 } spawned_t;
 
 typedef void (*child_fn)(const void *arg, const child_io_t *io);
@@ -198,13 +200,42 @@ static int become(const proc_spec_t *p, char ***envp, char *prog,
                       err);
 }
 
-/* Report ready, wait for the gate, execve.  Never returns. */
+/* Wait until the agent's helper has moved us into our cgroups: nothing
+ * of the container's own may run before. */
+static void await_cgroups(const child_io_t *io) {
+  char buf[VC_ERR_MSG_MAX + 16];
+  size_t len = 0;
+  for (;;) {
+    ssize_t n = read(io->joined, buf + len, sizeof buf - 1 - len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    len += (size_t)n;
+    if (buf[0] == 'J' || len == sizeof buf - 1)
+      break;
+  }
+  buf[len] = '\0';
+  if (len > 0 && buf[0] == 'J')
+    return;
+  vc_err_t err = {0};
+  char *colon = strchr(buf, ':');
+  if (buf[0] == 'E' && colon != NULL)
+    vc_fail(&err, atoi(buf + 1), "%s", colon + 1);
+  else
+    vc_fail(&err, EIO, "join its cgroups: the agent's helper failed");
+  child_fail(io, &err);
+}
+
+/* Report ready, wait to be in our cgroups and for the gate, execve.  Never
+ * returns. */
 static _Noreturn void run(const child_io_t *io, const char *prog,
                           const proc_spec_t *p, char **env) {
   vc_err_t err = {0};
   char go;
   if (write(io->report, "R", 1) != 1)
     _exit(127);
+  await_cgroups(io);
   for (;;) {
     ssize_t n = read(io->gate, &go, 1);
     if (n == 1)
@@ -331,17 +362,17 @@ static void exec_child(const void *arg, const child_io_t *io) {
 
 /* Fork a child into PID namespace pidns (-1: a new one, the child is its
  * PID 1); fn runs in the child.  The agent's own namespace stays as is. */
-static void close_fds(int (*fds)[8]) {
-  for (int i = 0; i < 8; i++)
+static void close_fds(int (*fds)[10]) {
+  for (int i = 0; i < 10; i++)
     vc_closep(&(*fds)[i]);
 }
 
 static int spawn(agent_t *a, int pidns, child_fn fn, const void *arg,
                  spawned_t *sp, vc_err_t *err) {
-  /* Pairs of read and write ends: stdout, stderr, report, gate. */
-  __attribute__((cleanup(close_fds))) int fd[8] = {-1, -1, -1, -1,
-                                                   -1, -1, -1, -1};
-  for (int i = 0; i < 8; i += 2)
+  /* Pairs of read and write ends: stdout, stderr, report, gate, joined. */
+  __attribute__((cleanup(close_fds))) int fd[10] = {-1, -1, -1, -1, -1,
+                                                    -1, -1, -1, -1, -1};
+  for (int i = 0; i < 10; i += 2)
     if (pipe2(fd + i, O_CLOEXEC) < 0)
       return vc_error(err, errno, "pipe");
   if ((pidns < 0 ? unshare(CLONE_NEWPID) : setns(pidns, CLONE_NEWPID)) < 0)
@@ -349,11 +380,12 @@ static int spawn(agent_t *a, int pidns, child_fn fn, const void *arg,
   pid_t pid = fork();
   if (pid == 0) {
     child_io_t io = {.out = fd[1], .err = fd[3], .report = fd[5],
-                     .gate = fd[6], .null_fd = a->null_fd};
+                     .gate = fd[6], .joined = fd[8], .null_fd = a->null_fd};
     close(fd[0]);
     close(fd[2]);
     close(fd[4]);
     close(fd[7]);
+    close(fd[9]);
     fn(arg, &io);
     _exit(127);
   }
@@ -369,7 +401,8 @@ static int spawn(agent_t *a, int pidns, child_fn fn, const void *arg,
                     .out = vc_steal_fd(fd[0]),
                     .err = vc_steal_fd(fd[2]),
                     .report = vc_steal_fd(fd[4]),
-                    .gate = vc_steal_fd(fd[7])};
+                    .gate = vc_steal_fd(fd[7]),
+                    .joined = vc_steal_fd(fd[9])};
   return 0;
 }
 
@@ -413,7 +446,8 @@ static void close_spawned(spawned_t *sp) {
   vc_closep(&sp->err);
   vc_closep(&sp->report);
   vc_closep(&sp->gate);
-  sp->out = sp->err = sp->report = sp->gate = -1;
+  vc_closep(&sp->joined);
+  sp->out = sp->err = sp->report = sp->gate = sp->joined = -1;
 }
 
 /* Undo a child that failed before the agent took it on. */
@@ -475,13 +509,18 @@ int ctr_create(agent_t *a, const ctr_spec_t *s, ctr_t **out, vc_err_t *err) {
     cgroup_remove(a, &c->cg);
     return -1;
   }
-  /* In its cgroups before it can run anything of its own. */
-  if (cgroup_join(&c->cg, sp.pid, err) < 0 ||
+  /* In its cgroups before it can run anything of its own: a helper moves
+   * it there while it sets itself up, and it waits for the helper before
+   * execve.  The move can wait ~10 ms for the kernel (an RCU grace period,
+   * see hv_namespace.c), which the agent, and the host's next steps, need
+   * not wait for. */
+  if (cgroup_join_async(&c->cg, sp.pid, sp.joined, err) < 0 ||
       child_report(sp.report, true, err) < 0) {
     abandon(&sp);
     cgroup_remove(a, &c->cg);
     return -1;
   }
+  vc_closep(&sp.joined);
   c->oom_seen = cgroup_oom_kills(&c->cg);
   c->init.pid = sp.pid;
   c->init.out_fd = sp.out;
@@ -563,12 +602,13 @@ int ctr_exec(agent_t *a, ctr_t *c, const proc_spec_t *s, proc_t **out,
   spawned_t sp;
   if (spawn(a, pidns, exec_child, &job, &sp, err) < 0)
     return -1;
-  if (cgroup_join(&c->cg, sp.pid, err) < 0 ||
+  if (cgroup_join_async(&c->cg, sp.pid, sp.joined, err) < 0 ||
       child_report(sp.report, true, err) < 0 ||
       release(&sp.gate, sp.report, err) < 0) {
     abandon(&sp);
     return -1;
   }
+  vc_closep(&sp.joined);
   vc_closep(&sp.report);
   prune_execs(a, c);
   snprintf(p->exec_id, sizeof p->exec_id, "e%u", ++c->next_exec);
