@@ -173,7 +173,7 @@ ref_args() {
   while [ $i -lt ${#argv[@]} ]; do
     a=${argv[$i]}
     case $a in
-    -name | -qmp | -chardev | -device | -fsdev | -serial | -pidfile | -monitor)
+    -name | -qmp | -chardev | -device | -fsdev | -serial | -pidfile | -monitor | -incoming)
       i=$((i + 2)); continue ;;
     -daemonize) i=$((i + 1)); continue ;;
     -initrd) REF_ARGS+=(-initrd "$initrd"); i=$((i + 2)); continue ;;

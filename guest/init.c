@@ -3,9 +3,9 @@
  * Makes / a mount point (pivot_root, which the agent uses for containers,
  * refuses the bare initramfs), mounts the basic file systems and the cgroup
  * v1 hierarchies the agent uses, loads the kernel modules listed in
- * /etc/modules (in order, with finit_module), mounts the pod's 9p share
- * (mount tag "vcshared") at /run/vc/shared when the VM has one, brings lo
- * up, waits for the agent's virtio-serial port, then becomes vc-agent.
+ * /etc/modules (in order, with finit_module), makes /run/vc/shared (where
+ * the agent mounts the pod's 9p share), brings lo up, waits for the
+ * agent's virtio-serial port, then becomes vc-agent.
  * The agent, as PID 1, powers the VM off when it exits.
  *
  * It is C rather than a busybox script for speed: under TCG every fork and
@@ -38,7 +38,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SHARE_TAG "vcshared"
 #define SHARE_DIR "/run/vc/shared"
 #define PORT_WAIT_S 5
 
@@ -221,27 +220,11 @@ static void load_modules(const struct opts *o) {
   fclose(list);
 }
 
-/* The pod's share, when the VM has one. */
-static void mount_share(const struct opts *o) {
-  static const char drv[] = "/sys/bus/virtio/drivers/9pnet_virtio";
+/* Where the agent mounts the pod's 9p share (at create_pod: a VM whose
+ * 9p share is mounted cannot be saved as a template). */
+static void make_share_dir(const struct opts *o) {
   must_mkdir(o, "/run/vc", 0755);
   must_mkdir(o, SHARE_DIR, 0755);
-  DIR *d = opendir(drv);
-  if (d == NULL)
-    return;
-  bool found = false;
-  for (struct dirent *e; !found && (e = readdir(d)) != NULL;) {
-    if (strncmp(e->d_name, "virtio", 6) != 0)
-      continue;
-    char path[512], tag[64];
-    snprintf(path, sizeof path, "%s/%s/mount_tag", drv, e->d_name);
-    read_line(path, tag, sizeof tag); /* the tag may end in a NUL */
-    found = strcmp(tag, SHARE_TAG) == 0;
-  }
-  closedir(d);
-  if (found)
-    must_mount(o, SHARE_TAG, SHARE_DIR, "9p", 0,
-               "trans=virtio,version=9p2000.L,msize=262144,cache=loose");
 }
 
 static void loopback_up(void) {
@@ -300,8 +283,7 @@ int main(void) {
   trace(&o, "mounts");
   load_modules(&o);
   trace(&o, "modules");
-  mount_share(&o);
-  trace(&o, "share");
+  make_share_dir(&o);
   loopback_up();
   if (o.debug) {
     say("vc.debug=1: a shell instead of vc-agent; leave with poweroff -f");

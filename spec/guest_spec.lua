@@ -128,7 +128,8 @@ describe("the guest image", function()
     local a = assert(agentlib.open("unix:" .. dir .. "/agent.sock", { annotations = {} }))
     assert(a:connect(30))
     assert(a:ping())
-    assert(a:create_pod({ pod_id = "p", run_dir = dir, volumes = {} }))
+    -- (share = "9p": the agent mounts the pod's share, tag vcshared)
+    assert(a:create_pod({ pod_id = "p", run_dir = dir, volumes = {}, share = "9p" }))
     assert(a:create_container({ id = "c", rootfs = "/run/vc/shared/rootfs",
                                 argv = { "/bin/echo", "hi" }, env = {}, cwd = "/",
                                 mounts = {}, resources = {} }))

@@ -170,4 +170,110 @@ describe_vm("qemu backend", function()
     assert.same({}, vc.pod.list())
     assert.equal("", support.traces(root))
   end)
+
+  describe("templates", function()
+    local tdir
+
+    before_each(function()
+      tdir = root .. "/templates"
+      vc.setup { templates = tdir }
+    end)
+    after_each(function() vc.setup { templates = false } end)
+
+    local function files()
+      local p = assert(io.popen("ls " .. support.quote(tdir) .. " 2>/dev/null"))
+      local out = {}
+      for name in p:lines() do out[#out + 1] = name end
+      p:close()
+      return out
+    end
+
+    local function templates()
+      local out = {}
+      for _, name in ipairs(files()) do
+        if name:match("%.vm$") then out[#out + 1] = name end
+      end
+      return out
+    end
+
+    local function cmdline(pid)
+      return (support.read_file("/proc/" .. pid .. "/cmdline") or ""):gsub("%z", " ")
+    end
+
+    it("makes one for the first pod and starts the next from it, fresh", function()
+      -- what a guest from a template must not share: its clock and randomness
+      local probe = { "/bin/sh", "-c",
+        "date +%s; head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'" }
+      local p1 = run("t1", { ctr("c", probe) })
+      assert.equal(1, #templates())
+      local p2 = run("t2", { ctr("c", probe) })
+      assert.equal(1, #templates())
+      assert.matches("-incoming exec:cat '" .. tdir .. "/", cmdline(qemu_pid(root, "t2")), 1, true)
+      assert.equal(0, p1:container("c"):wait(60))
+      assert.equal(0, p2:container("c"):wait(60))
+      local out1 = assert(p1:container("c"):logs())
+      local out2 = assert(p2:container("c"):logs())
+      local t1, r1 = out1:match("^(%d+)\n(%x+)")
+      local t2, r2 = out2:match("^(%d+)\n(%x+)")
+      assert.is_true(math.abs(tonumber(t2) - os.time()) < 60, "guest clock " .. t2)
+      assert.is_true(math.abs(tonumber(t1) - os.time()) < 60, "guest clock " .. t1)
+      assert.are_not.equal(r1, r2)
+      -- only the template and its lock: nothing of the making is left
+      assert.equal(2, #files())
+      assert.equal("", support.sh("pgrep -af -- " .. support.quote(tdir .. "/.*[.]make/")).stdout)
+    end)
+
+    it("makes another for another VM shape, and none when the pod says so", function()
+      run("a", { ctr("c", { "/bin/true" }) })
+      run("b", { ctr("c", { "/bin/true" }) }, { vm = { memory_mib = 160 } })
+      assert.equal(2, #templates())
+      local p = run("c", { ctr("c", { "/bin/true" }) },
+                    { vm = { memory_mib = 192, template = false } })
+      assert.equal(2, #templates())
+      assert.not_matches("-incoming", cmdline(qemu_pid(root, "c")), 1, true)
+      assert.equal(0, p:container("c"):wait(60))
+    end)
+
+    it("leaves no VM behind when the vc making a template is killed", function()
+      local cfg = root .. "/pod.lua"
+      support.write_file(cfg, string.format([[
+        return { vm = { memory_mib = 128 }, containers = {
+          { id = "c", rootfs = %q, argv = { "/bin/true" } } } }
+      ]], rootfs))
+      local function vc_run(id, limit)
+        return support.sh(string.format(
+          "VC_TEMPLATES=%s timeout -s KILL %s %s --root %s pod run --config %s --id %s",
+          support.quote(tdir), limit, support.quote(support.bin), support.quote(root),
+          support.quote(cfg), id))
+      end
+      -- killed while its template VM boots (a boot takes over a second)
+      local r = vc_run("k1", "0.8")
+      assert.equal(137, r.code, r.stderr)
+      assert.same({}, templates())
+      local left = ""
+      for _ = 1, 20 do
+        left = support.sh("pgrep -af -- " .. support.quote(tdir .. "[/]")).stdout
+        if left == "" then break end
+        os.execute("sleep 0.1")
+      end
+      assert.equal("", left)
+      -- the next one makes it anew
+      r = vc_run("k2", "120")
+      assert.equal(0, r.code, r.stderr)
+      assert.equal(1, #templates())
+      assert.equal(2, #files())
+      vc.pod.fetch("k1"):delete { force = true }
+    end)
+
+    it("discards a template that does not start a VM, and boots", function()
+      run("a", { ctr("c", { "/bin/true" }) })
+      local name = assert(templates()[1])
+      support.write_file(tdir .. "/" .. name, "not a VM")
+      local p = run("b", { ctr("c", { "/bin/echo", "booted" }) })
+      assert.equal(0, p:container("c"):wait(60))
+      assert.equal("booted\n", (p:container("c"):logs()))
+      assert.same({}, templates())
+      assert.not_matches("-incoming", cmdline(qemu_pid(root, "b")), 1, true)
+    end)
+  end)
 end)

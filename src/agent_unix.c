@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -266,9 +267,27 @@ static int unix_create_pod(vc_agent_t *a, const vc_vm_spec_t *pod,
   long long id = begin(c, &w, "create_pod");
   vc_jw_key(&w, "pod_id");
   vc_jw_string(&w, pod->pod_id);
+  bool ninep = pod->share != NULL && strcmp(pod->share, "9p") == 0;
+  if (ninep) {
+    /* A VM's guest: its share, the host's time and fresh randomness (it
+     * may have started from a template, docs/agent-protocol.md). */
+    struct timespec now;
+    unsigned char rnd[32];
+    char hex[2 * sizeof rnd + 1];
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+      return vc_error(err, errno, "getrandom");
+    for (size_t i = 0; i < sizeof rnd; i++)
+      snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+    vc_jw_key(&w, "share");
+    vc_jw_string(&w, "vcshared");
+    vc_jw_key(&w, "time_ns");
+    vc_jw_int(&w, (long long)now.tv_sec * 1000000000LL + now.tv_nsec);
+    vc_jw_key(&w, "entropy");
+    vc_jw_string(&w, hex);
+  }
   vc_jw_key(&w, "volumes");
   vc_jw_array(&w);
-  bool ninep = pod->share != NULL && strcmp(pod->share, "9p") == 0;
   for (size_t i = 0; i < pod->n_volumes; i++) {
     const struct vc_volume *v = &pod->volumes[i];
     vc_jw_object(&w);

@@ -14,7 +14,13 @@
  *   host.umount(path) -> true | nil, msg, errno
  *       detach the mount at path (never following a symlink)
  *   host.kind(path) -> "directory" | "file" | "other" | nil, msg, errno
- *       what path names, symlinks followed */
+ *       what path names, symlinks followed
+ *   host.identity(path) -> "DEV:INO:SIZE:MTIME_NS" | nil, msg, errno
+ *       which file path names and which version of it (symlinks followed):
+ *       changes when the file is replaced or rewritten (VM templates)
+ *   host.lock(path) -> lock | nil, msg, errno
+ *       an exclusive flock on path (created), waiting for it; lock:unlock()
+ *       or closing it (also __close, __gc) releases it */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -23,6 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -236,10 +244,70 @@ static int l_kind(lua_State *L) {
   return 1;
 }
 
+static int l_identity(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  struct stat st;
+  if (stat(path, &st) < 0) {
+    vc_err_t err;
+    vc_error(&err, errno, "%s", path);
+    return vc_pushfail(L, &err);
+  }
+  char id[128];
+  snprintf(id, sizeof id, "%llu:%llu:%llu:%lld%09ld",
+           (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+           (unsigned long long)st.st_size, (long long)st.st_mtim.tv_sec,
+           (long)st.st_mtim.tv_nsec);
+  lua_pushstring(L, id);
+  return 1;
+}
+
+#define LOCK_MT "vc.host.lock"
+
+static int lock_release(lua_State *L) {
+  int *fd = luaL_checkudata(L, 1, LOCK_MT);
+  if (*fd >= 0)
+    close(*fd);
+  *fd = -1;
+  return 0;
+}
+
+static int l_lock(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  int *fd = lua_newuserdatauv(L, sizeof *fd, 0);
+  *fd = -1;
+  luaL_setmetatable(L, LOCK_MT);
+  vc_err_t err;
+  *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (*fd < 0) {
+    vc_error(&err, errno, "lock %s", path);
+    return vc_pushfail(L, &err);
+  }
+  while (flock(*fd, LOCK_EX) < 0) {
+    if (errno != EINTR) {
+      vc_error(&err, errno, "lock %s", path);
+      return vc_pushfail(L, &err);
+    }
+  }
+  return 1;
+}
+
 int luaopen_vc_core_host(lua_State *L) {
+  static const luaL_Reg lock_methods[] = {
+      {"unlock", lock_release},
+      {"__close", lock_release},
+      {"__gc", lock_release},
+      {NULL, NULL},
+  };
+  luaL_newmetatable(L, LOCK_MT);
+  luaL_setfuncs(L, lock_methods, 0);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
   static const luaL_Reg funcs[] = {
+      {"identity", l_identity},
       {"kill", l_kill},
       {"kind", l_kind},
+      {"lock", l_lock},
       {"mounts", l_mounts},
       {"processes", l_processes},
       {"umount", l_umount},

@@ -5,8 +5,13 @@
  * RUN_DIR: ctrl.sock (QMP, ours), monitor.sock (QMP, for monitoring tools),
  * agent.sock (the agent's virtio-serial port), console.log (the guest's
  * serial console), qemu.pid, qemu.log (QEMU's own errors), and .shared/,
- * shared with the guest over 9p (tag "vcshared", mounted by /init at
- * /run/vc/shared), where each container's rootfs is bind-mounted. */
+ * shared with the guest over 9p (tag "vcshared", mounted by the agent at
+ * /run/vc/shared), where each container's rootfs is bind-mounted.
+ *
+ * A VM can also start from a saved state (spec.incoming, a template that
+ * save wrote from a VM booted to the point where its agent waits): QEMU
+ * loads it instead of booting, in a fraction of the time, with the same
+ * devices but this pod's sockets and shares (lua/vc/template.lua). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -16,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -199,6 +205,17 @@ static int build_cmdline(vc_hv_t *hv, struct cmdline *c, bool kvm,
     if (add_share(c, (int)i + 1, v->host_path, v->tag, v->read_only, err) < 0)
       return -1;
   }
+  if (hv->spec.incoming != NULL) {
+    /* QEMU runs this with /bin/sh: the path goes in single quotes. */
+    if (strchr(hv->spec.incoming, '\'') != NULL)
+      return vc_fail(err, EINVAL, "qemu: template path %s has a quote",
+                     hv->spec.incoming);
+    if (add(c, err, "-incoming") < 0 ||
+        add(c, err, "exec:cat '%s'", hv->spec.incoming) < 0)
+      return -1;
+  }
+  if (hv->spec.foreground)
+    return 0;
   if (add(c, err, "-daemonize") < 0 || add(c, err, "-pidfile") < 0 ||
       add(c, err, "%s/qemu.pid", run) < 0)
     return -1;
@@ -216,6 +233,30 @@ static void tail_of(const char *path, char *out, size_t size) {
   while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
     data[--len] = '\0';
   snprintf(out, size, "%s", data + (len > size - 1 ? len - (size - 1) : 0));
+}
+
+/* The daemonized QEMU's pid, once its launcher (child) has exited. */
+static int daemon_pid(vc_hv_t *hv, pid_t child, const char *log,
+                      const char *pidfile, vc_err_t *err) {
+  char why[512];
+  int status;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+    ;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    tail_of(log, why, sizeof why);
+    return vc_fail(err, EIO, "qemu: cannot start: %s",
+                   why[0] != '\0' ? why : "it failed");
+  }
+  cleanup_free char *pid = NULL;
+  size_t len;
+  if (vc_read_file(pidfile, 64, &pid, &len, err) < 0)
+    return vc_error_prefix(err, "qemu: started, but no pid file");
+  hv->info.pid = (pid_t)atoi(pid);
+  if (hv->info.pid <= 0 ||
+      vc_proc_start_time(hv->info.pid, &hv->info.start_time, err) < 0)
+    return vc_fail(err, ESRCH, "qemu: started, then gone: %s",
+                   (tail_of(log, why, sizeof why), why));
+  return 0;
 }
 
 static int qemu_start(vc_hv_t *hv, vc_err_t *err) {
@@ -246,6 +287,9 @@ static int qemu_start(vc_hv_t *hv, vc_err_t *err) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    /* A foreground VM (a template being made) ends with this process. */
+    if (hv->spec.foreground && prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+      _exit(127);
     int null = open("/dev/null", O_RDWR);
     if (null < 0 || dup2(null, 0) < 0 || dup2(logfd, 1) < 0 ||
         dup2(logfd, 2) < 0)
@@ -255,24 +299,13 @@ static int qemu_start(vc_hv_t *hv, vc_err_t *err) {
     dprintf(2, "%s: %s\n", c->argv[0], strerror(errno));
     _exit(127);
   }
-  int status;
-  while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-    ;
-  char why[512];
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    tail_of(log, why, sizeof why);
-    return vc_fail(err, EIO, "qemu: cannot start: %s",
-                   why[0] != '\0' ? why : "it failed");
+  if (hv->spec.foreground) {
+    hv->info.pid = child;
+    if (vc_proc_start_time(child, &hv->info.start_time, err) < 0)
+      return vc_error_prefix(err, "qemu: started, then gone");
+  } else if (daemon_pid(hv, child, log, pidfile, err) < 0) {
+    return -1;
   }
-  cleanup_free char *pid = NULL;
-  size_t len;
-  if (vc_read_file(pidfile, 64, &pid, &len, err) < 0)
-    return vc_error_prefix(err, "qemu: started, but no pid file");
-  hv->info.pid = (pid_t)atoi(pid);
-  if (hv->info.pid <= 0 ||
-      vc_proc_start_time(hv->info.pid, &hv->info.start_time, err) < 0)
-    return vc_fail(err, ESRCH, "qemu: started, then gone: %s",
-                   (tail_of(log, why, sizeof why), why));
   snprintf(hv->info.accel, sizeof hv->info.accel, "%s", kvm ? "kvm" : "tcg");
   snprintf(hv->info.share, sizeof hv->info.share, "9p");
   snprintf(hv->info.agent, sizeof hv->info.agent, "unix:%.500s", sock);
@@ -356,6 +389,9 @@ static int end_vm(vc_hv_t *hv, double timeout_s, vc_err_t *err) {
 static int qemu_stop(vc_hv_t *hv, double timeout_s, vc_err_t *err) {
   if (end_vm(hv, timeout_s, err) < 0)
     return -1;
+  if (hv->spec.foreground && hv->info.pid > 0) /* our child: reap it */
+    while (waitpid(hv->info.pid, NULL, 0) < 0 && errno == EINTR)
+      ;
   static const char *const files[] = {"ctrl.sock", "monitor.sock",
                                       "agent.sock", "qemu.pid", NULL};
   for (size_t i = 0; files[i] != NULL; i++) {
@@ -365,6 +401,52 @@ static int qemu_stop(vc_hv_t *hv, double timeout_s, vc_err_t *err) {
       unlink(p);
   }
   return 0;
+}
+
+/* Migrate the whole VM state to path ("exec:", since QEMU 7.2 has no
+ * "file:") and wait until it is written; the VM is paused at the end.  The
+ * VM runs while it is copied (an idle guest dirties little), so that the
+ * state says "running" and a VM started from it runs at once. */
+static int qemu_save(vc_hv_t *hv, const char *path, double timeout_s,
+                     vc_err_t *err) {
+  if (!alive(hv))
+    return vc_fail(err, ESRCH, "qemu: the VM is not running");
+  if (strpbrk(path, "'\"\\") != NULL)
+    return vc_fail(err, EINVAL, "qemu: save to %s: a quote in the path", path);
+  char sock[PATH_MAX], line[PATH_MAX + 128];
+  if (path_in(hv, "ctrl.sock", sock, sizeof sock, err) < 0)
+    return -1;
+  snprintf(line, sizeof line,
+           "{\"execute\":\"migrate\",\"arguments\":{\"uri\":"
+           "\"exec:umask 077; cat > '%s'\"}}",
+           path);
+  cleanup_close int fd = -1;
+  if (vc_qmp_connect(sock, QMP_MS, &fd, err) < 0 ||
+      vc_qmp_execute_line(fd, line, QMP_MS, NULL, err) < 0)
+    return vc_error_prefix(err, "qemu: save");
+  struct timespec step = {0, 10 * 1000 * 1000};
+  for (double waited = 0; waited < timeout_s; waited += 0.01) {
+    vc_json_t *r = NULL;
+    if (vc_qmp_execute(fd, "query-migrate", QMP_MS, &r, err) < 0)
+      return vc_error_prefix(err, "qemu: save");
+    const vc_json_t *ret = vc_json_get(r, "return");
+    const char *st = vc_json_get_string(ret, "status");
+    bool done = st != NULL && strcmp(st, "completed") == 0;
+    bool failed = st != NULL && strcmp(st, "failed") == 0;
+    if (failed)
+      vc_fail(err, EIO, "qemu: save to %s failed: %s", path,
+              vc_json_get_string(ret, "error-desc") != NULL
+                  ? vc_json_get_string(ret, "error-desc")
+                  : "no reason given");
+    vc_json_free(r);
+    if (done)
+      return 0;
+    if (failed)
+      return -1;
+    nanosleep(&step, NULL);
+  }
+  return vc_fail(err, ETIMEDOUT, "qemu: save to %s: not done in %gs", path,
+                 timeout_s);
 }
 
 static int shared_dir(vc_hv_t *hv, const char *cid, char *out, size_t size,
@@ -437,4 +519,5 @@ const struct vc_hv_ops vc_hv_qemu_ops = {
     .destroy = qemu_destroy,
     .share_rootfs = qemu_share_rootfs,
     .unshare_rootfs = qemu_unshare_rootfs,
+    .save = qemu_save,
 };

@@ -163,6 +163,19 @@ static int l_destroy(lua_State *L) {
   return result(L, h->hv.ops->destroy(&h->hv, &err), &err);
 }
 
+/* hv:save(path [, timeout]) -> true: the VM's state into path (qemu). */
+static int l_save(lua_State *L) {
+  lhv_t *h = checkhv(L);
+  const char *path = luaL_checkstring(L, 2);
+  double timeout = luaL_optnumber(L, 3, 60);
+  vc_err_t err = {0};
+  if (h->hv.ops->save == NULL) {
+    vc_fail(&err, ENOTSUP, "%s: cannot save a VM's state", h->hv.ops->name);
+    return vc_pushfail(L, &err);
+  }
+  return result(L, h->hv.ops->save(&h->hv, path, timeout, &err), &err);
+}
+
 /* hv:share_rootfs(cid, host_path) -> the path the agent must use */
 static int l_share_rootfs(lua_State *L) {
   lhv_t *h = checkhv(L);
@@ -234,6 +247,7 @@ static const luaL_Reg methods[] = {
     {"info", l_info},
     {"pause", l_pause},
     {"resume", l_resume},
+    {"save", l_save},
     {"share_rootfs", l_share_rootfs},
     {"start", l_start},
     {"status", l_status},

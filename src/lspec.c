@@ -181,6 +181,10 @@ void vc_lua_vm_spec(lua_State *L, int idx, vc_vm_spec_t *vm) {
   vm->initrd = dupfield(L, t, "initrd");
   vm->kernel_params = dupfield(L, t, "kernel_params");
   vm->share = dupfield(L, t, "share");
+  vm->incoming = dupfield(L, t, "incoming");
+  lua_getfield(L, t, "foreground");
+  vm->foreground = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   dupvolumes(L, t, vm);
   dupkv(L, t, "annotations", &vm->annotations, &vm->n_annotations);
 }

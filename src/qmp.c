@@ -102,6 +102,13 @@ static int read_reply(int fd, long long deadline, vc_json_t **ret,
   }
 }
 
+int vc_qmp_execute_line(int fd, const char *line, int timeout_ms,
+                        vc_json_t **ret, vc_err_t *err) {
+  if (send_all(fd, line, err) < 0 || send_all(fd, "\n", err) < 0)
+    return -1;
+  return read_reply(fd, now_ms() + timeout_ms, ret, err);
+}
+
 int vc_qmp_execute(int fd, const char *cmd, int timeout_ms, vc_json_t **ret,
                    vc_err_t *err) {
   char line[256];

@@ -14,4 +14,8 @@ int vc_qmp_connect(const char *path, int timeout_ms, int *fd, vc_err_t *err);
 int vc_qmp_execute(int fd, const char *cmd, int timeout_ms, vc_json_t **ret,
                    vc_err_t *err);
 
+/* The same for a whole command line, {"execute": ..., "arguments": ...}. */
+int vc_qmp_execute_line(int fd, const char *line, int timeout_ms,
+                        vc_json_t **ret, vc_err_t *err);
+
 #endif

@@ -48,6 +48,7 @@ void vc_vm_spec_free(vc_vm_spec_t *vm) {
   free(vm->initrd);
   free(vm->kernel_params);
   free(vm->share);
+  free(vm->incoming);
   for (size_t i = 0; i < vm->n_volumes; i++) {
     free(vm->volumes[i].tag);
     free(vm->volumes[i].host_path);

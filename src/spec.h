@@ -65,6 +65,8 @@ typedef struct vc_vm_spec {
   size_t n_volumes;
   struct vc_kv *annotations;
   size_t n_annotations;
+  char *incoming;       /* qemu: start from this saved VM state (a template) */
+  bool foreground;      /* qemu: a child of this process, killed with it */
 } vc_vm_spec_t;
 
 void vc_strv_free(char **v);

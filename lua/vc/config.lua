@@ -338,6 +338,7 @@ local pod = record {
       { "initrd", abspath },
       { "kernel_params", str },
       { "boot_timeout", timeout },
+      { "template", boolean },
     }, default = {} },
   { "volumes", list_of(record {
       { "tag", tag, required = true },

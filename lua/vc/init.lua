@@ -58,13 +58,14 @@ M.policy = {
 }
 
 --- Configure this process: opts.root (a folder for the pod store instead
--- of /var/lib/vc and /run/vc), opts.lock_timeout (seconds),
--- opts.log_level, opts.log_format.
+-- of /var/lib/vc and /run/vc), opts.lock_timeout (seconds), opts.templates
+-- (the folder of VM templates), opts.log_level, opts.log_format.
 function M.setup(opts)
   if type(opts) ~= "table" then
     error("bad argument #1 to 'setup' (table expected, got " .. type(opts) .. ")", 2)
   end
-  runtime.setup { root = opts.root, lock_timeout = opts.lock_timeout }
+  runtime.setup { root = opts.root, lock_timeout = opts.lock_timeout,
+                  templates = opts.templates }
   local ok, err = log.setup { level = opts.log_level, format = opts.log_format }
   if not ok then error(err, 2) end
 end

@@ -19,6 +19,7 @@ local sandbox = require "vc.sandbox"
 local state = require "vc.core.state"
 local storage = require "vc.core.storage"
 local store = require "vc.store"
+local template = require "vc.template"
 local uuid = require "vc.core.uuid"
 
 local M = {}
@@ -153,19 +154,50 @@ function internal.check_folder(key, path)
   return true
 end
 
+-- Seconds (of QEMU's CPU time under TCG) for the agent of a VM started
+-- from a template: it runs at once, so this is only how long a broken
+-- template is waited for before the VM boots instead.
+local TEMPLATE_TIMEOUT = 10
+
+-- Start the pod's VM and connect to its agent: from a template when the
+-- backend has one (template.lua), else by booting. A template that does
+-- not give a VM whose agent answers is discarded, and the VM boots.
+-- Pushes the undo steps it needs.
+local function start_vm(st, cfg, undo)
+  local tpl = template.ensure(cfg, sandbox.vm_spec(st, cfg))
+  if tpl then
+    local hv = sandbox.hypervisor(st, cfg, false, { incoming = tpl })
+    local started, why = hv:start()
+    if started then
+      undo.push(function() hv:stop() end)
+      sandbox.save_info(st, cfg, hv)
+      local timeout = math.min(cfg.vm.boot_timeout or sandbox.AGENT_TIMEOUT, TEMPLATE_TIMEOUT)
+      local ok, agent = pcall(sandbox.agent, cfg, hv, st, timeout)
+      if ok then return hv, agent end
+      if not failure.is(agent) then error(agent, 0) end -- an interruption
+      why = agent.msg
+      hv:stop(0)
+    end
+    log.warn("template " .. tpl .. " did not start a VM: " .. tostring(why) .. "; booting",
+             { pod = cfg.id })
+    template.discard(tpl)
+  end
+  local hv = sandbox.hypervisor(st, cfg)
+  failure.check(hv:start())
+  undo.push(function() hv:stop() end)
+  sandbox.save_info(st, cfg, hv)
+  return hv, sandbox.agent(cfg, hv, st)
+end
+
 -- Boot the VM and create every container in it (create, and start from
 -- stopped). Pushes the undo steps it needs.
 local function boot(st, cfg, undo, fresh)
-  local hv = sandbox.hypervisor(st, cfg)
   -- A VM started by a vc that died before recording it would hold the
   -- pod's sockets: the pod is stopped, so no backend process is its own.
   -- (Not for a pod created just now: a pod ID is free only once a delete
   -- or gc has killed every process of the pod that had it.)
   if not fresh then leftovers.kill(st, cfg.id) end
-  failure.check(hv:start())
-  undo.push(function() hv:stop() end)
-  sandbox.save_info(st, cfg, hv)
-  local agent = sandbox.agent(cfg, hv, st)
+  local hv, agent = start_vm(st, cfg, undo)
   local spec = sandbox.vm_spec(st, cfg)
   spec.share = hv:info().share
   failure.check(agent:create_pod(spec))

@@ -12,7 +12,9 @@ local settings = { root = nil, lock_timeout = 30 }
 local cache = {}
 
 --- opts.root: a folder holding both trees (DIR/lib, DIR/run);
--- opts.lock_timeout: seconds to wait for a pod held by another process.
+-- opts.lock_timeout: seconds to wait for a pod held by another process;
+-- opts.templates: the folder of VM templates (template.lua; false: the
+-- default again).
 function M.setup(opts)
   if opts.root ~= nil then
     if type(opts.root) ~= "string" or opts.root == "" then
@@ -20,6 +22,14 @@ function M.setup(opts)
     end
     settings.root = assert(storage.abspath(opts.root))
     cache = {}
+  end
+  if opts.templates == false then
+    settings.templates = nil
+  elseif opts.templates ~= nil then
+    if type(opts.templates) ~= "string" or opts.templates == "" then
+      error("bad argument 'templates' to 'setup' (non-empty string or false expected)", 2)
+    end
+    settings.templates = assert(storage.abspath(opts.templates))
   end
   if opts.lock_timeout ~= nil then
     if type(opts.lock_timeout) ~= "number" or opts.lock_timeout < 0 then
@@ -38,6 +48,15 @@ function M.dirs()
     return root .. "/lib", root .. "/run"
   end
   return DEFAULT_LIB, DEFAULT_RUN
+end
+
+--- The folder of VM templates: setup's, else VC_TEMPLATES, else
+-- LIB/templates (shared by every root of a test run, say).
+function M.templates()
+  if settings.templates then return settings.templates end
+  local d = os.getenv("VC_TEMPLATES")
+  if d and d ~= "" then return assert(storage.abspath(d)) end
+  return (M.dirs()) .. "/templates"
 end
 
 function M.lock_timeout()

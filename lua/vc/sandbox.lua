@@ -56,10 +56,13 @@ end
 
 --- The hypervisor handle of a pod, restored from hypervisor.json when an
 -- earlier process saved it. info: that record when the caller has read it
--- already (false: read, and missing), so a listing reads it once.
-function M.hypervisor(st, cfg, info)
+-- already (false: read, and missing), so a listing reads it once. extra:
+-- fields added to the VM spec (incoming: a template to start from).
+function M.hypervisor(st, cfg, info, extra)
   if info == nil then info = store.read_opt(st, cfg.id, nil, "hypervisor") end
-  return failure.check(hypervisor.open(cfg.hypervisor, M.vm_spec(st, cfg), info or nil))
+  local spec = M.vm_spec(st, cfg)
+  for k, v in pairs(extra or {}) do spec[k] = v end
+  return failure.check(hypervisor.open(cfg.hypervisor, spec, info or nil))
 end
 
 --- Save what a started VM's later users need.
@@ -70,8 +73,8 @@ function M.save_info(st, cfg, hv)
 end
 
 -- The last lines a VM wrote on its console, to explain a failed boot.
-local function console_tail(st, id)
-  local f = io.open(st:paths(id).run_dir .. "/console.log", "rb")
+local function console_tail(run_dir)
+  local f = io.open(run_dir .. "/console.log", "rb")
   if not f then return nil end
   local text = f:read("a")
   f:close()
@@ -120,9 +123,10 @@ local function connect_booting(a, hv, timeout)
 end
 
 --- A connected agent for the pod whose VM hv runs. st (optional) lets a
--- failure quote the end of the VM's console; timeout (optional) replaces
--- the boot timeout.
-function M.agent(cfg, hv, st, timeout)
+-- failure quote the end of the VM's console (run_dir: that of another VM
+-- than the pod's, a template's); timeout (optional) replaces the boot
+-- timeout.
+function M.agent(cfg, hv, st, timeout, run_dir)
   local address = hv:info().agent
   if address == "" then
     failure.raise("pod %s: its sandbox is not running", cfg.id)
@@ -137,7 +141,8 @@ function M.agent(cfg, hv, st, timeout)
   if not ok then
     a:close()
     failure.check_interrupt(string.format("pod %s: %s", cfg.id, err), errno)
-    local tail = st and console_tail(st, cfg.id)
+    run_dir = run_dir or st and st:paths(cfg.id).run_dir
+    local tail = run_dir and console_tail(run_dir)
     failure.raise("pod %s: %s%s", cfg.id, err,
                   tail and ("; the end of its console:\n" .. tail) or "")
   end

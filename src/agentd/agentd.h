@@ -124,6 +124,7 @@ struct agent {
   ctr_t *ctrs;
   pending_t *pending;
   volume_t *volumes;
+  bool share_mounted;        /* the pod's 9p share, at SHARE_DIR */
   char *pod_id;
   bool quit;                 /* leave the loop, tear down, exit */
   bool changed;              /* processes were freed: re-poll */
@@ -213,6 +214,8 @@ void cgroup_remove(agent_t *a, cgroups_t *cg);
 void cgroup_remove_parent(agent_t *a);
 
 /* pod.c */
+/* create_pod's "share", "time_ns" and "entropy" (a VM's guest only). */
+int pod_guest_setup(agent_t *a, const vc_json_t *msg, vc_err_t *err);
 int pod_create(agent_t *a, const char *pod_id, const vc_json_t *volumes,
                vc_err_t *err);
 volume_t *pod_volume(agent_t *a, const char *tag);

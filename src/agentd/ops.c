@@ -141,6 +141,8 @@ static int op_ping(agent_t *a, conn_t *c, const req_t *r, vc_err_t *err) {
 static int op_create_pod(agent_t *a, conn_t *c, const req_t *r,
                          vc_err_t *err) {
   (void)c;
+  if (a->pod_id == NULL && pod_guest_setup(a, r->msg, err) < 0)
+    return -1;
   return pod_create(a, vc_json_get_string(r->msg, "pod_id"),
                     vc_json_get(r->msg, "volumes"), err);
 }

@@ -5,8 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <linux/random.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "agentd.h"
 #include "cleanup.h"
@@ -90,6 +95,75 @@ static int volume_mount(agent_t *a, const vc_json_t *spec, vc_err_t *err) {
   return 0;
 }
 
+#define SHARE_DIR "/run/vc/shared"
+
+/* The pod's 9p share (the host's folder where it binds each container's
+ * rootfs), mounted here rather than by /init: QEMU cannot save a VM as a
+ * template while a 9p share is mounted in it. */
+static int share_mount(agent_t *a, const char *tag, vc_err_t *err) {
+  if (!valid_id(tag))
+    return vc_fail(err, EINVAL, "share: bad tag");
+  if (a->share_mounted)
+    return 0;
+  if (mount(tag, SHARE_DIR, "9p", 0,
+            "trans=virtio,version=9p2000.L,msize=262144,cache=loose") < 0)
+    return vc_error(err, errno, "share %s: mount at %s", tag, SHARE_DIR);
+  a->share_mounted = true;
+  return 0;
+}
+
+static int hexval(char c) {
+  return c >= '0' && c <= '9'   ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                : -1;
+}
+
+/* A guest started from a template has the template's clock and the
+ * template's random state, which every other pod from it shares: take
+ * the host's time, and mix the host's random bytes in and reseed. */
+static int fresh_guest(agent_t *a, const vc_json_t *msg, vc_err_t *err) {
+  long long ns;
+  if (vc_json_get_int(msg, "time_ns", &ns) == 0 && ns > 0) {
+    struct timespec ts = {.tv_sec = ns / 1000000000,
+                          .tv_nsec = ns % 1000000000};
+    if (clock_settime(CLOCK_REALTIME, &ts) < 0)
+      return vc_error(err, errno, "set the clock");
+  }
+  const char *hex = vc_json_get_string(msg, "entropy");
+  if (hex == NULL)
+    return 0;
+  size_t n = strlen(hex) / 2;
+  if (n == 0 || n > 256 || strlen(hex) % 2 != 0)
+    return vc_fail(err, EINVAL, "entropy: expected 2 to 512 hex digits");
+  struct {
+    struct rand_pool_info info;
+    unsigned char buf[256];
+  } pool = {.info = {.entropy_count = (int)n * 8, .buf_size = (int)n}};
+  for (size_t i = 0; i < n; i++) {
+    int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0)
+      return vc_fail(err, EINVAL, "entropy: not hex");
+    pool.buf[i] = (unsigned char)(hi * 16 + lo);
+  }
+  cleanup_close int fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || ioctl(fd, RNDADDENTROPY, &pool.info) < 0 ||
+      ioctl(fd, RNDRESEEDCRNG) < 0)
+    return vc_error(err, errno, "entropy: add to /dev/urandom");
+  (void)a;
+  return 0;
+}
+
+int pod_guest_setup(agent_t *a, const vc_json_t *msg, vc_err_t *err) {
+  /* Only in a VM's guest: an agent on the host keeps the host's clock. */
+  if (a->port_name == NULL)
+    return 0;
+  if (fresh_guest(a, msg, err) < 0)
+    return -1;
+  const char *share = vc_json_get_string(msg, "share");
+  return share != NULL ? share_mount(a, share, err) : 0;
+}
+
 int pod_create(agent_t *a, const char *pod_id, const vc_json_t *volumes,
                vc_err_t *err) {
   if (a->pod_id != NULL)
@@ -125,6 +199,9 @@ void pod_destroy(agent_t *a) {
   char dir[PATH_MAX];
   snprintf(dir, sizeof dir, "%s/volumes", a->state_dir);
   rmdir(dir);
+  if (a->share_mounted && umount2(SHARE_DIR, MNT_DETACH) < 0)
+    agent_log(a, "share: umount %s: %s", SHARE_DIR, strerror(errno));
+  a->share_mounted = false;
   cgroup_remove_parent(a);
   free(a->pod_id);
   a->pod_id = NULL;

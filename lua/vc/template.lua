@@ -1,0 +1,124 @@
+--- VM templates for the qemu backend, as Kata's VM factory: instead of
+-- booting, a pod's VM starts from the saved state of a VM that booted
+-- the same kernel and initrd, with the same memory, vCPUs, kernel options
+-- and devices, to the point where its agent waits for the host. Under TCG
+-- that takes a fraction of a boot, and the guest's early memory (the
+-- unpacked initrd, init sections) is never touched again.
+--
+-- A template is made the first time a pod needs it (that pod waits for a
+-- boot and a save), under a lock so that one vc makes it while others
+-- wait, into TEMPLATES/KEY.vm (runtime.templates()). KEY
+-- covers everything the saved state depends on; a template that fails to
+-- start a VM is removed and the pod boots (pod.lua). What a template
+-- shares between pods is fixed by the agent at create_pod: the guest's
+-- clock is set and its random pool reseeded from the host.
+local build = require "vc.core.build"
+local failure = require "vc.failure"
+local host = require "vc.core.host"
+local hypervisor = require "vc.core.hypervisor"
+local runtime = require "vc.runtime"
+local sandbox = require "vc.sandbox"
+
+local M = {}
+
+-- Bump when what a template holds changes in a way its files do not show
+-- (QEMU options that vc sets, the guest's template point).
+local FORMAT = 1
+
+
+local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- FNV-1a, 64 bits, in hex.
+local function hash(s)
+  local h = 0xcbf29ce484222325
+  for i = 1, #s do h = (h ~ s:byte(i)) * 0x100000001b3 end
+  return string.format("%016x", h)
+end
+
+-- The file of program name on PATH, or nil.
+local function on_path(name)
+  for dir in (os.getenv("PATH") or "/usr/bin:/bin"):gmatch("[^:]+") do
+    if host.kind(dir .. "/" .. name) == "file" then return dir .. "/" .. name end
+  end
+  return nil
+end
+
+--- The key of the template a VM spec starts from, or nil when one of its
+-- files is missing (the start then fails with the backend's message).
+function M.key(spec)
+  local qemu = on_path("qemu-system-x86_64")
+  local parts = { "format=" .. FORMAT, "vc=" .. build.version }
+  for _, f in ipairs { { "qemu", qemu }, { "kernel", spec.kernel }, { "initrd", spec.initrd } } do
+    local id = f[2] and host.identity(f[2])
+    if not id then return nil end
+    parts[#parts + 1] = f[1] .. "=" .. f[2] .. "@" .. id
+  end
+  parts[#parts + 1] = string.format("cpus=%d memory=%d kvm=%s params=%s", spec.cpus,
+                                    spec.memory_mib, host.kind("/dev/kvm") or "-",
+                                    spec.kernel_params or "")
+  for _, v in ipairs(spec.volumes or {}) do
+    parts[#parts + 1] = "volume " .. (v.read_only and "ro" or "rw")
+  end
+  return hash(table.concat(parts, "\n"))
+end
+
+-- Boot a VM like spec's in dir (its sockets, console, empty shares), wait
+-- for its agent, save it to path.
+local function make(cfg, spec, dir, path)
+  assert(os.execute("mkdir -p " .. quote(dir .. "/empty")))
+  local tspec = {}
+  for k, v in pairs(spec) do tspec[k] = v end
+  tspec.pod_id = "template"
+  tspec.run_dir = dir
+  tspec.foreground = true -- ends with this process, whatever happens
+  tspec.incoming = nil
+  tspec.volumes = {}
+  for i, v in ipairs(spec.volumes or {}) do
+    tspec.volumes[i] = { tag = v.tag, host_path = dir .. "/empty", read_only = v.read_only }
+  end
+  local hv = failure.check(hypervisor.open("qemu", tspec, nil))
+  local ok, err = pcall(function()
+    failure.check(hv:create())
+    failure.check(hv:start())
+    sandbox.agent(cfg, hv, nil, nil, dir):close()
+    failure.check(hv:save(path .. ".tmp"))
+    assert(os.rename(path .. ".tmp", path))
+  end)
+  hv:destroy()
+  hv:close()
+  os.remove(path .. ".tmp")
+  if not ok then error(err, 0) end
+end
+
+--- The template for pod cfg's VM (spec: its VM spec), made if need be;
+-- nil for a backend without templates, or when cfg.vm.template is false.
+function M.ensure(cfg, spec)
+  if cfg.hypervisor ~= "qemu" or cfg.vm.template == false then return nil end
+  local key = M.key(spec)
+  if not key then return nil end
+  local dir = runtime.templates()
+  local path = dir .. "/" .. key .. ".vm"
+  if host.kind(path) == "file" then return path end
+  assert(os.execute("mkdir -p " .. quote(dir)))
+  local lock = failure.check(host.lock(path .. ".lock"))
+  local ok, err = pcall(function()
+    -- made by another vc while this one waited for the lock
+    if host.kind(path) == "file" then return end
+    -- what a vc killed while making it left (its VM died with it)
+    local work = dir .. "/" .. key .. ".make"
+    os.execute("rm -rf " .. quote(work))
+    local made, merr = pcall(make, cfg, spec, work, path)
+    os.execute("rm -rf " .. quote(work))
+    if not made then error(merr, 0) end
+  end)
+  lock:unlock()
+  if not ok then error(err, 0) end
+  return path
+end
+
+--- Forget a template that did not start a VM.
+function M.discard(path)
+  os.remove(path)
+end
+
+return M
