@@ -263,16 +263,19 @@ local function create(cfg)
     local podcfg = {}
     for k, v in pairs(cfg) do podcfg[k] = v end
     podcfg.containers = nil
-    store.write(st, cfg.id, nil, "config", podcfg)
     for _, ccfg in ipairs(cfg.containers) do
       failure.check(st:create_container(cfg.id, ccfg.id))
-      store.write(st, cfg.id, ccfg.id, "config", ccfg)
     end
-    -- (the namespace backend's create makes the containers' cgroups, and
-    -- starts the kernel work that their first move waits for)
+    -- the containers' folders first: the namespace backend's create makes
+    -- their cgroups, and starts the kernel work that their first move
+    -- waits for, which the records' writes then overlap
     local hv = sandbox.hypervisor(st, podcfg)
     failure.check(hv:create())
     undo.push(function() hv:destroy() end)
+    store.write(st, cfg.id, nil, "config", podcfg)
+    for _, ccfg in ipairs(cfg.containers) do
+      store.write(st, cfg.id, ccfg.id, "config", ccfg)
+    end
     select(2, boot(st, podcfg, undo, true)):close()
     for _, ccfg in ipairs(cfg.containers) do
       internal.set_container_state(st, cfg.id, ccfg.id, { state = "ready" })

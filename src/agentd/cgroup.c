@@ -80,7 +80,9 @@ void cgroup_init(agent_t *a) {
     if (asprintf(&a->cg_root[i], "%s/%s", real[i], a->cgroup_parent) < 0)
       a->cg_root[i] = NULL;
   }
-  cgroup_warm(a);
+  /* On the host (the namespace backend) vc has done it already. */
+  if (a->port_name != NULL)
+    cgroup_warm(a);
 }
 
 static int write_file(const char *dir, const char *file, const char *value,
