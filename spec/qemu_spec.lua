@@ -265,6 +265,23 @@ describe_vm("qemu backend", function()
       vc.pod.fetch("k1"):delete { force = true }
     end)
 
+    it("serves volumes under their own tags from a template made with others", function()
+      local function volume_pod(id, tag)
+        local data = root .. "/" .. tag
+        assert(os.execute("mkdir -p " .. data .. " && echo " .. tag .. " > " .. data .. "/f"))
+        return run(id, { ctr("c", { "/bin/cat", "/v/f" },
+                             { mounts = { { volume = tag, path = "/v", read_only = true } } }) },
+                   { volumes = { { tag = tag, host_path = data, read_only = true } } })
+      end
+      local p1 = volume_pod("v1", "one")
+      local p2 = volume_pod("v2", "two")
+      assert.equal(1, #templates())
+      assert.equal(0, p1:container("c"):wait(60))
+      assert.equal(0, p2:container("c"):wait(60))
+      assert.equal("one\n", (p1:container("c"):logs()))
+      assert.equal("two\n", (p2:container("c"):logs()))
+    end)
+
     it("discards a template that does not start a VM, and boots", function()
       run("a", { ctr("c", { "/bin/true" }) })
       local name = assert(templates()[1])

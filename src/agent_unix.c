@@ -296,7 +296,9 @@ static int unix_create_pod(vc_agent_t *a, const vc_vm_spec_t *pod,
     vc_jw_key(&w, "type");
     vc_jw_string(&w, ninep ? "9p" : "bind");
     vc_jw_key(&w, "source");
-    vc_jw_string(&w, ninep ? v->tag : v->host_path);
+    char source[32]; /* a VM's 9p tag for volume i (hv_qemu.c) */
+    snprintf(source, sizeof source, "vcvol%zu", i);
+    vc_jw_string(&w, ninep ? source : v->host_path);
     vc_jw_key(&w, "read_only");
     vc_jw_bool(&w, v->read_only);
     vc_jw_end(&w, '}');

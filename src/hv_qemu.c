@@ -200,9 +200,14 @@ static int build_cmdline(vc_hv_t *hv, struct cmdline *c, bool kvm,
   if (path_in(hv, ".shared", shared, sizeof shared, err) < 0 ||
       add_share(c, 0, shared, "vcshared", false, err) < 0)
     return -1;
+  /* Volume N's 9p tag is "vcvolN", not the volume's own: the guest reads
+   * the tags when it boots, and a VM started from a template has the
+   * template's (the agent is told which tag is which volume). */
   for (size_t i = 0; i < hv->spec.n_volumes; i++) {
     const struct vc_volume *v = &hv->spec.volumes[i];
-    if (add_share(c, (int)i + 1, v->host_path, v->tag, v->read_only, err) < 0)
+    char tag[32];
+    snprintf(tag, sizeof tag, "vcvol%zu", i);
+    if (add_share(c, (int)i + 1, v->host_path, tag, v->read_only, err) < 0)
       return -1;
   }
   if (hv->spec.incoming != NULL) {

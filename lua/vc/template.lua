@@ -23,7 +23,7 @@ local M = {}
 
 -- Bump when what a template holds changes in a way its files do not show
 -- (QEMU options that vc sets, the guest's template point).
-local FORMAT = 1
+local FORMAT = 2
 
 
 local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
@@ -56,6 +56,7 @@ function M.key(spec)
   parts[#parts + 1] = string.format("cpus=%d memory=%d kvm=%s params=%s", spec.cpus,
                                     spec.memory_mib, host.kind("/dev/kvm") or "-",
                                     spec.kernel_params or "")
+  -- (9p devices: one per volume, tagged by its index, read-only or not)
   for _, v in ipairs(spec.volumes or {}) do
     parts[#parts + 1] = "volume " .. (v.read_only and "ro" or "rw")
   end
