@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -254,8 +255,14 @@ static void child_fail(int report, const char *what) {
 
 /* The intermediate child: new namespaces, then the sandbox's PID 1, whose
  * pid it reports before leaving it to init. */
-static void launcher(vc_hv_t *hv, int pid_pipe, int report, int ready,
-                     char *ready_arg, size_t ready_size, char *const argv[]) {
+static void launcher(vc_hv_t *hv, pid_t parent, int pid_pipe, int report,
+                     int ready, char *ready_arg, size_t ready_size,
+                     char *const argv[]) {
+  /* It ends with vc, so that a vc killed while the sandbox starts leaves
+   * an agent only if it was forked already, never one that appears later
+   * (the agent does not inherit this). */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+    _exit(127);
   setsid();
   if (unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
               CLONE_NEWNET) < 0)
@@ -356,6 +363,7 @@ static int ns_start(vc_hv_t *hv, vc_err_t *err) {
     return vc_error(err, errno, "namespace: pipe");
   }
   cleanup_close int pid_r = pids[0], report_r = report[0], ready_r = ready[0];
+  pid_t parent = getpid();
   pid_t child = fork();
   if (child < 0) {
     close(pids[1]);
@@ -367,8 +375,8 @@ static int ns_start(vc_hv_t *hv, vc_err_t *err) {
     close(pid_r);
     close(report_r);
     close(ready_r);
-    launcher(hv, pids[1], report[1], ready[1], ready_arg, sizeof ready_arg,
-             argv);
+    launcher(hv, parent, pids[1], report[1], ready[1], ready_arg,
+             sizeof ready_arg, argv);
   }
   close(pids[1]);
   close(report[1]);

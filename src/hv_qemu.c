@@ -284,6 +284,7 @@ static int qemu_start(vc_hv_t *hv, vc_err_t *err) {
       open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (logfd < 0)
     return vc_error(err, errno, "qemu: %s", log);
+  pid_t parent = getpid();
   pid_t child = fork();
   if (child < 0)
     return vc_error(err, errno, "qemu: fork");
@@ -292,8 +293,11 @@ static int qemu_start(vc_hv_t *hv, vc_err_t *err) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    /* A foreground VM (a template being made) ends with this process. */
-    if (hv->spec.foreground && prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+    /* A foreground VM (a template being made) ends with this process.  So
+     * does QEMU before it daemonizes: a vc killed while QEMU starts leaves
+     * a VM only if QEMU has forked it already, never one that appears
+     * later, after a gc has looked (the daemon does not inherit this). */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
       _exit(127);
     int null = open("/dev/null", O_RDWR);
     if (null < 0 || dup2(null, 0) < 0 || dup2(logfd, 1) < 0 ||

@@ -263,16 +263,18 @@ local function create(cfg)
     local podcfg = {}
     for k, v in pairs(cfg) do podcfg[k] = v end
     podcfg.containers = nil
+    -- The pod's record before anything of its backend: a delete (or gc)
+    -- of a pod killed half-way knows its backend from it.
+    store.write(st, cfg.id, nil, "config", podcfg)
     for _, ccfg in ipairs(cfg.containers) do
       failure.check(st:create_container(cfg.id, ccfg.id))
     end
-    -- the containers' folders first: the namespace backend's create makes
-    -- their cgroups, and starts the kernel work that their first move
-    -- waits for, which the records' writes then overlap
+    -- the containers' folders before the backend's create: the namespace
+    -- backend's makes their cgroups, and starts the kernel work that their
+    -- first move waits for, which the containers' records then overlap
     local hv = sandbox.hypervisor(st, podcfg)
     failure.check(hv:create())
     undo.push(function() hv:destroy() end)
-    store.write(st, cfg.id, nil, "config", podcfg)
     for _, ccfg in ipairs(cfg.containers) do
       store.write(st, cfg.id, ccfg.id, "config", ccfg)
     end
