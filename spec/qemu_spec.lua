@@ -282,6 +282,15 @@ describe_vm("qemu backend", function()
       assert.equal("two\n", (p2:container("c"):logs()))
     end)
 
+    it("boots when its templates folder cannot be made", function()
+      support.write_file(root .. "/file", "")
+      vc.setup { templates = root .. "/file/templates" }
+      local p = run("nofolder", { ctr("c", { "/bin/echo", "booted" }) })
+      assert.equal(0, p:container("c"):wait(60))
+      assert.equal("booted\n", (p:container("c"):logs()))
+      assert.not_matches("-incoming", cmdline(qemu_pid(root, "nofolder")), 1, true)
+    end)
+
     it("discards a template that does not start a VM, and boots", function()
       run("a", { ctr("c", { "/bin/true" }) })
       local name = assert(templates()[1])

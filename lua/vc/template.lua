@@ -16,6 +16,7 @@ local build = require "vc.core.build"
 local failure = require "vc.failure"
 local host = require "vc.core.host"
 local hypervisor = require "vc.core.hypervisor"
+local log = require "vc.log"
 local runtime = require "vc.runtime"
 local sandbox = require "vc.sandbox"
 
@@ -27,6 +28,12 @@ local FORMAT = 2
 
 
 local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- mkdir -p dir, or nil and a message.
+local function mkdirs(dir)
+  if os.execute("mkdir -p " .. quote(dir) .. " 2>/dev/null") then return true end
+  return nil, "cannot make the folder " .. dir
+end
 
 -- FNV-1a, 64 bits, in hex.
 local function hash(s)
@@ -66,7 +73,7 @@ end
 -- Boot a VM like spec's in dir (its sockets, console, empty shares), wait
 -- for its agent, save it to path.
 local function make(cfg, spec, dir, path)
-  assert(os.execute("mkdir -p " .. quote(dir .. "/empty")))
+  failure.check(mkdirs(dir .. "/empty"))
   local tspec = {}
   for k, v in pairs(spec) do tspec[k] = v end
   tspec.pod_id = "template"
@@ -83,7 +90,7 @@ local function make(cfg, spec, dir, path)
     failure.check(hv:start())
     sandbox.agent(cfg, hv, nil, nil, dir):close()
     failure.check(hv:save(path .. ".tmp"))
-    assert(os.rename(path .. ".tmp", path))
+    failure.check(os.rename(path .. ".tmp", path))
   end)
   hv:destroy()
   hv:close()
@@ -100,17 +107,24 @@ function M.ensure(cfg, spec)
   local dir = runtime.templates()
   local path = dir .. "/" .. key .. ".vm"
   if host.kind(path) == "file" then return path end
-  assert(os.execute("mkdir -p " .. quote(dir)))
-  local lock = failure.check(host.lock(path .. ".lock"))
+  -- a folder vc cannot write (another user's VC_TEMPLATES, a read-only
+  -- system): no template, the pod boots
+  local made, merr = mkdirs(dir)
+  local lock, lerr
+  if made then lock, lerr = host.lock(path .. ".lock") end
+  if not lock then
+    log.warn("no VM template: " .. (merr or lerr) .. "; booting", { pod = cfg.id })
+    return nil
+  end
   local ok, err = pcall(function()
     -- made by another vc while this one waited for the lock
     if host.kind(path) == "file" then return end
     -- what a vc killed while making it left (its VM died with it)
     local work = dir .. "/" .. key .. ".make"
     os.execute("rm -rf " .. quote(work))
-    local made, merr = pcall(make, cfg, spec, work, path)
+    local done, why = pcall(make, cfg, spec, work, path)
     os.execute("rm -rf " .. quote(work))
-    if not made then error(merr, 0) end
+    if not done then error(why, 0) end
   end)
   lock:unlock()
   if not ok then error(err, 0) end
