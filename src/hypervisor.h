@@ -49,8 +49,8 @@ struct vc_hv_ops {
   int (*share_rootfs)(vc_hv_t *hv, const char *cid, const char *host_path,
                       char *guest, size_t size, vc_err_t *err);
   int (*unshare_rootfs)(vc_hv_t *hv, const char *cid, vc_err_t *err);
-  /* Write the VM's whole state to path (a template that spec.incoming
-   * starts a VM from); the VM is paused after.  NULL: the backend cannot. */
+  /* Pause the VM and write its whole state to path (a template that
+   * spec.incoming starts a VM from).  NULL: the backend cannot. */
   int (*save)(vc_hv_t *hv, const char *path, double timeout_s, vc_err_t *err);
 };
 
