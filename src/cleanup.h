@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <linux/close_range.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -39,6 +40,15 @@ static inline void vc_fclosep(FILE **f) {
 #define cleanup_close __attribute__((cleanup(vc_closep)))
 #define cleanup_dir __attribute__((cleanup(vc_closedirp)))
 #define cleanup_file __attribute__((cleanup(vc_fclosep)))
+
+/* In a forked child: release every descriptor from 3 up but keep, which
+ * belong to the parent (flags 0: close them; CLOSE_RANGE_CLOEXEC: at the
+ * coming execve). */
+static inline void vc_close_others(int keep, unsigned flags) {
+  if (keep > 3)
+    close_range(3, (unsigned)keep - 1, flags);
+  close_range((unsigned)keep + 1, ~0u, flags);
+}
 
 /* Move ownership out of a cleanup variable. */
 #define vc_steal_ptr(p) ({ __typeof__(p) p_ = (p); (p) = NULL; p_; })

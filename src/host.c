@@ -230,14 +230,22 @@ static int l_umount(lua_State *L) {
   return 1;
 }
 
+/* stat(path), symlinks followed; on failure pushes nil, msg, errno and
+ * returns their count, else 0. */
+static int stat_or_fail(lua_State *L, const char *path, struct stat *st) {
+  if (stat(path, st) == 0)
+    return 0;
+  vc_err_t err;
+  vc_error(&err, errno, "%s", path);
+  return vc_pushfail(L, &err);
+}
+
 static int l_kind(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   struct stat st;
-  if (stat(path, &st) < 0) {
-    vc_err_t err;
-    vc_error(&err, errno, "%s", path);
-    return vc_pushfail(L, &err);
-  }
+  int failed = stat_or_fail(L, path, &st);
+  if (failed)
+    return failed;
   lua_pushstring(L, S_ISDIR(st.st_mode)   ? "directory"
                     : S_ISREG(st.st_mode) ? "file"
                                           : "other");
@@ -247,11 +255,9 @@ static int l_kind(lua_State *L) {
 static int l_identity(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   struct stat st;
-  if (stat(path, &st) < 0) {
-    vc_err_t err;
-    vc_error(&err, errno, "%s", path);
-    return vc_pushfail(L, &err);
-  }
+  int failed = stat_or_fail(L, path, &st);
+  if (failed)
+    return failed;
   char id[128];
   snprintf(id, sizeof id, "%llu:%llu:%llu:%lld%09ld",
            (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,

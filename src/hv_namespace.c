@@ -184,9 +184,7 @@ static void warm_cgroup_lock(vc_hv_t *hv) {
   pid_t child = fork();
   if (child == 0) {
     /* Nothing of vc's but fd: a copy of the pod's lock would hold it. */
-    if (fd > 3)
-      close_range(3, (unsigned)fd - 1, 0);
-    close_range((unsigned)fd + 1, ~0u, 0);
+    vc_close_others(fd, 0);
     if (fork() == 0)
       _exit(write(fd, "0", 1) == 1 ? 0 : 1);
     _exit(0);

@@ -264,7 +264,49 @@ static int daemon_pid(vc_hv_t *hv, pid_t child, const char *log,
   return 0;
 }
 
-static int resume_loaded(vc_hv_t *hv, vc_err_t *err);
+static bool alive(vc_hv_t *hv) {
+  return vc_proc_alive(hv->info.pid, hv->info.start_time);
+}
+
+/* A VM started from a saved state (spec.incoming) is paused once QEMU has
+ * loaded it, as it was saved: wait for that, then let it run.  A state
+ * QEMU cannot load makes it exit, which fails here. */
+static int resume_loaded(vc_hv_t *hv, vc_err_t *err) {
+  char sock[PATH_MAX];
+  if (path_in(hv, "ctrl.sock", sock, sizeof sock, err) < 0)
+    return -1;
+  cleanup_close int fd = -1;
+  if (vc_qmp_connect(sock, QMP_MS, &fd, err) < 0)
+    return vc_error_prefix(err, "qemu: start from %s", hv->spec.incoming);
+  struct timespec step = {0, 5 * 1000 * 1000};
+  for (int i = 0; i < 12000; i++) { /* a minute */
+    vc_json_t *r = NULL;
+    if (vc_qmp_execute(fd, "query-status", QMP_MS, &r, err) < 0)
+      return vc_error_prefix(err, "qemu: start from %s", hv->spec.incoming);
+    const char *st = vc_json_get_string(vc_json_get(r, "return"), "status");
+    bool loading = st != NULL && strcmp(st, "inmigrate") == 0;
+    bool running = st != NULL && strcmp(st, "running") == 0;
+    bool paused = st != NULL && (strcmp(st, "paused") == 0 ||
+                                 strcmp(st, "postmigrate") == 0 ||
+                                 strcmp(st, "prelaunch") == 0);
+    if (!loading && !running && !paused)
+      vc_fail(err, EIO, "qemu: start from %s: the VM is %s",
+              hv->spec.incoming, st != NULL ? st : "in no known state");
+    vc_json_free(r);
+    if (running)
+      return 0;
+    if (paused)
+      return vc_qmp_execute(fd, "cont", QMP_MS, NULL, err) < 0
+                 ? vc_error_prefix(err, "qemu: start from %s",
+                                   hv->spec.incoming)
+                 : 0;
+    if (!loading)
+      return -1;
+    nanosleep(&step, NULL);
+  }
+  return vc_fail(err, ETIMEDOUT, "qemu: start from %s: still loading",
+                 hv->spec.incoming);
+}
 
 static int qemu_start(vc_hv_t *hv, vc_err_t *err) {
   char sock[PATH_MAX], log[PATH_MAX], pidfile[PATH_MAX];
@@ -325,50 +367,6 @@ static int qemu_start(vc_hv_t *hv, vc_err_t *err) {
   snprintf(hv->info.share, sizeof hv->info.share, "9p");
   snprintf(hv->info.agent, sizeof hv->info.agent, "unix:%.500s", sock);
   return 0;
-}
-
-static bool alive(vc_hv_t *hv) {
-  return vc_proc_alive(hv->info.pid, hv->info.start_time);
-}
-
-/* A VM started from a saved state (spec.incoming) is paused once QEMU has
- * loaded it, as it was saved: wait for that, then let it run.  A state
- * QEMU cannot load makes it exit, which fails here. */
-static int resume_loaded(vc_hv_t *hv, vc_err_t *err) {
-  char sock[PATH_MAX];
-  if (path_in(hv, "ctrl.sock", sock, sizeof sock, err) < 0)
-    return -1;
-  cleanup_close int fd = -1;
-  if (vc_qmp_connect(sock, QMP_MS, &fd, err) < 0)
-    return vc_error_prefix(err, "qemu: start from %s", hv->spec.incoming);
-  struct timespec step = {0, 5 * 1000 * 1000};
-  for (int i = 0; i < 12000; i++) { /* a minute */
-    vc_json_t *r = NULL;
-    if (vc_qmp_execute(fd, "query-status", QMP_MS, &r, err) < 0)
-      return vc_error_prefix(err, "qemu: start from %s", hv->spec.incoming);
-    const char *st = vc_json_get_string(vc_json_get(r, "return"), "status");
-    bool loading = st != NULL && strcmp(st, "inmigrate") == 0;
-    bool running = st != NULL && strcmp(st, "running") == 0;
-    bool paused = st != NULL && (strcmp(st, "paused") == 0 ||
-                                 strcmp(st, "postmigrate") == 0 ||
-                                 strcmp(st, "prelaunch") == 0);
-    if (!loading && !running && !paused)
-      vc_fail(err, EIO, "qemu: start from %s: the VM is %s",
-              hv->spec.incoming, st != NULL ? st : "in no known state");
-    vc_json_free(r);
-    if (running)
-      return 0;
-    if (paused)
-      return vc_qmp_execute(fd, "cont", QMP_MS, NULL, err) < 0
-                 ? vc_error_prefix(err, "qemu: start from %s",
-                                   hv->spec.incoming)
-                 : 0;
-    if (!loading)
-      return -1;
-    nanosleep(&step, NULL);
-  }
-  return vc_fail(err, ETIMEDOUT, "qemu: start from %s: still loading",
-                 hv->spec.incoming);
 }
 
 /* Run one QMP command on the control socket. */

@@ -77,9 +77,7 @@ static _Noreturn void child(const vc_spawn_req_t *req, int in, int out,
     if (fds[i] < 0 || place_fd(fds[i], i) < 0)
       goto fail;
   /* Whatever vc holds open that is not close-on-exec stays with vc. */
-  if (report > 3)
-    syscall(SYS_close_range, 3, report - 1, CLOSE_RANGE_CLOEXEC);
-  syscall(SYS_close_range, report + 1, ~0U, CLOSE_RANGE_CLOEXEC);
+  vc_close_others(report, CLOSE_RANGE_CLOEXEC);
   execve(req->path, req->argv, req->envp);
 fail:;
   int e = errno;

@@ -163,30 +163,28 @@ local TEMPLATE_TIMEOUT = 10
 -- backend has one (template.lua), else by booting. A template that does
 -- not give a VM whose agent answers is discarded, and the VM boots.
 -- Pushes the undo steps it needs.
+local function launch(st, cfg, undo, hv, timeout)
+  failure.check(hv:start())
+  undo.push(function() hv:stop() end)
+  sandbox.save_info(st, cfg, hv)
+  return sandbox.agent(cfg, hv, st, timeout)
+end
+
 local function start_vm(st, cfg, undo)
-  local tpl = template.ensure(cfg, sandbox.vm_spec(st, cfg))
+  local tpl = template.ensure(st, cfg)
   if tpl then
     local hv = sandbox.hypervisor(st, cfg, false, { incoming = tpl })
-    local started, why = hv:start()
-    if started then
-      undo.push(function() hv:stop() end)
-      sandbox.save_info(st, cfg, hv)
-      local timeout = math.min(cfg.vm.boot_timeout or sandbox.AGENT_TIMEOUT, TEMPLATE_TIMEOUT)
-      local ok, agent = pcall(sandbox.agent, cfg, hv, st, timeout)
-      if ok then return hv, agent end
-      if not failure.is(agent) then error(agent, 0) end -- an interruption
-      why = agent.msg
-      hv:stop(0)
-    end
-    log.warn("template " .. tpl .. " did not start a VM: " .. tostring(why) .. "; booting",
+    local timeout = math.min(cfg.vm.boot_timeout or sandbox.AGENT_TIMEOUT, TEMPLATE_TIMEOUT)
+    local ok, agent = pcall(launch, st, cfg, undo, hv, timeout)
+    if ok then return hv, agent end
+    if not failure.is(agent) then error(agent, 0) end -- an interruption
+    hv:stop(0)
+    log.warn("template " .. tpl .. " did not start a VM: " .. agent.msg .. "; booting",
              { pod = cfg.id })
     template.discard(tpl)
   end
   local hv = sandbox.hypervisor(st, cfg)
-  failure.check(hv:start())
-  undo.push(function() hv:stop() end)
-  sandbox.save_info(st, cfg, hv)
-  return hv, sandbox.agent(cfg, hv, st)
+  return hv, launch(st, cfg, undo, hv)
 end
 
 -- Boot the VM and create every container in it (create, and start from

@@ -26,7 +26,6 @@ local M = {}
 -- (QEMU options that vc sets, the guest's template point).
 local FORMAT = 2
 
-
 local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
 -- mkdir -p dir, or nil and a message.
@@ -98,10 +97,11 @@ local function make(cfg, spec, dir, path)
   if not ok then error(err, 0) end
 end
 
---- The template for pod cfg's VM (spec: its VM spec), made if need be;
--- nil for a backend without templates, or when cfg.vm.template is false.
-function M.ensure(cfg, spec)
+--- The template for pod cfg's VM (of store st), made if need be; nil for
+-- a backend without templates, or when cfg.vm.template is false.
+function M.ensure(st, cfg)
   if cfg.hypervisor ~= "qemu" or cfg.vm.template == false then return nil end
+  local spec = sandbox.vm_spec(st, cfg)
   local key = M.key(spec)
   if not key then return nil end
   local dir = runtime.templates()

@@ -22,13 +22,6 @@
 static const char *const cgroup_names[CG_N] = {"memory", "pids", "cpu",
                                                "cpuacct", "freezer"};
 
-/* Only fd stays open (a helper must not hold the agent's sockets). */
-static void close_all_but(int fd) {
-  if (fd > 3)
-    close_range(3, (unsigned)fd - 1, 0);
-  close_range((unsigned)fd + 1, ~0u, 0);
-}
-
 /* Moving a process between cgroup v1 cgroups takes a global lock whose
  * first taker waits for an RCU grace period (~5-10 ms, the cost of a
  * container's start); takers within a grace period after it do not wait.
@@ -54,7 +47,7 @@ static void cgroup_warm(agent_t *a) {
     return;
   pid_t pid = fork();
   if (pid == 0) {
-    close_all_but(fd);
+    vc_close_others(fd, 0); /* not the agent's sockets */
     _exit(write(fd, "0", 1) == 1 ? 0 : 1);
   }
   close(fd);
@@ -210,7 +203,7 @@ int cgroup_join_async(const cgroups_t *cg, pid_t pid, int notify,
     return vc_error(err, errno, "fork");
   if (helper > 0)
     return 0;
-  close_all_but(notify);
+  vc_close_others(notify, 0); /* not the agent's sockets */
   vc_err_t why = {0};
   char msg[VC_ERR_MSG_MAX + 16];
   int n = cgroup_join(cg, pid, &why) < 0
