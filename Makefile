@@ -15,11 +15,15 @@ PREFIX ?= /usr/local
 CC ?= cc
 CFLAGS ?= -O2 -g
 LUA_CFLAGS := $(shell pkg-config --cflags lua5.4)
-LUA_LIBS := $(shell pkg-config --libs lua5.4)
 VC_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP \
              -DVC_VERSION='"$(VERSION)"' $(LUA_CFLAGS)
-# -Wl,-E exports the Lua API so that Lua C modules (lfs, used by busted) load.
-LDLIBS := -Wl,-E $(LUA_LIBS) -l:liblua5.4-cjson.a -luuid -lm -ledit
+# The libraries are linked statically (all but the C library): a vc
+# command starts ~0.5 ms sooner than with seven shared libraries to load
+# and relocate, which every command, and a one-shot pod, pays.  The whole
+# of Lua is linked, and -Wl,-E exports it, so that Lua C modules (lfs,
+# used by busted) find every Lua API function they call.
+LDLIBS := -Wl,-E -Wl,-Bstatic -Wl,--whole-archive -llua5.4 -Wl,--no-whole-archive \
+          -l:liblua5.4-cjson.a -luuid -ledit -ltinfo -lbsd -lmd -Wl,-Bdynamic -lm
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer \
        -fno-sanitize-recover=all
 
