@@ -169,6 +169,30 @@ describe("namespace backend", function()
     assert.equal("", (sh("ls -A " .. support.quote(root .. "/lib/pods"))))
   end)
 
+  it("pauses and resumes a pod with no container yet (no cgroup of the agent's)", function()
+    local p = run {}
+    assert.is_true(p:pause())
+    assert.equal("paused", p:state())
+    assert.is_true(p:resume())
+    assert.equal("running", p:state())
+    assert.is_true(p:delete { force = true })
+    assert.equal("", support.traces(root))
+  end)
+
+  it("makes a container's cgroups in the agent, and removes them with the pod", function()
+    local limits = { resources = { memory_mib = 64, pids = 20 } }
+    local p = run { ctr("a", { "/bin/sleep", "100" }, limits) }
+    local cg = sh("ls /sys/fs/cgroup/freezer | grep '^vc-ns-'"):gsub("\n$", "")
+    assert.is_true(#cg > 0)
+    local pid = tonumber((sh("cat /sys/fs/cgroup/freezer/" .. cg .. "/a/cgroup.procs")))
+    assert.is_truthy(pid)
+    local memory = sh("cat /sys/fs/cgroup/memory/" .. cg .. "/a/memory.limit_in_bytes")
+    assert.equal(tostring(64 * 1024 * 1024), (memory:gsub("\n$", "")))
+    assert.equal("20", (sh("cat /sys/fs/cgroup/pids/" .. cg .. "/a/pids.max"):gsub("\n$", "")))
+    assert.is_true(p:delete { force = true })
+    assert.equal("", support.traces(root))
+  end)
+
   it("sees an agent killed behind its back: the pod is stopped and deletable", function()
     local p = run { ctr("a", { "/bin/sleep", "100" }) }
     local pid = sandbox_pid(root, "ns")

@@ -6,10 +6,12 @@
  * (the agent's state folder; a dot-name, so the store never takes it for a
  * container), RUN_DIR/agent.log (its stderr).  Cgroups (v1): the agent's
  * containers live under CONTROLLER/vc-POD-HASH/, freezer included, and the
- * sandbox is paused by freezing freezer/vc-POD-HASH.  The agent itself is
- * in none of them: moving a process between cgroup v1 hierarchies waits
- * for an RCU grace period (several ms), which the containers' own move
- * pays once; the agent stays responsive while its containers are frozen. */
+ * sandbox is paused by freezing freezer/vc-POD-HASH.  The agent makes them
+ * (agentd/cgroup.c); the backend removes them.  The agent itself is in
+ * none of them: moving a process between cgroup v1 hierarchies waits for
+ * an RCU grace period (several ms), which the containers' own move pays
+ * once (ns_warm); the agent stays responsive while its containers are
+ * frozen. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -35,7 +37,6 @@
 #include "hypervisor.h"
 #include "interrupt.h"
 #include "process.h"
-#include "storage.h"
 
 #define CGROUP_ROOT "/sys/fs/cgroup"
 
@@ -57,20 +58,6 @@ static int path_in(vc_hv_t *hv, const char *name, char *out, size_t size,
     return vc_fail(err, ENAMETOOLONG, "namespace: %s/%s: path too long",
                    hv->spec.run_dir, name);
   return 0;
-}
-
-static int mkdir_p(const char *path, mode_t mode) {
-  char buf[PATH_MAX];
-  snprintf(buf, sizeof buf, "%s", path);
-  for (char *p = buf + 1; *p != '\0'; p++) {
-    if (*p != '/')
-      continue;
-    *p = '\0';
-    if (mkdir(buf, mode) < 0 && errno != EEXIST)
-      return -1;
-    *p = '/';
-  }
-  return mkdir(buf, mode) < 0 && errno != EEXIST ? -1 : 0;
 }
 
 /* Remove a cgroup folder and the ones below it (cgroup files go with their
@@ -128,68 +115,56 @@ static void freezer_read(vc_hv_t *hv, char *out, size_t size) {
     snprintf(out, size, "%.*s", (int)strcspn(data, "\n"), data);
 }
 
-/* The sandbox's cgroup folders (only the freezer is required). */
-static int make_cgroups(vc_hv_t *hv, vc_err_t *err) {
-  char name[128], path[PATH_MAX];
-  cgroup_name(hv, name, sizeof name);
-  for (size_t i = 0; controllers[i] != NULL; i++) {
-    snprintf(path, sizeof path, CGROUP_ROOT "/%s/%s", controllers[i], name);
-    if (mkdir_p(path, 0755) < 0 && i == 0)
-      return vc_error(err, errno, "namespace: cgroup %s", path);
-  }
-  return 0;
-}
-
-/* The folders the agent will make for the pod's containers (the run
- * folder's subfolders named as container IDs): made now, before the
- * warm-up below, since making a cgroup waits while a move holds the
- * cgroup mutex through its grace period.  Best effort: the agent makes
- * what is missing. */
-static void make_container_cgroups(vc_hv_t *hv) {
-  char name[128];
-  cgroup_name(hv, name, sizeof name);
-  cleanup_dir DIR *d = opendir(hv->spec.run_dir);
-  struct dirent *e;
-  while (d != NULL && (e = readdir(d)) != NULL) {
-    vc_err_t ignored;
-    if (e->d_type != DT_DIR || vc_id_check("container", e->d_name, &ignored) < 0)
+/* The freezer cgroup this process is in, as the path of its cgroup.procs
+ * (from /proc/self/cgroup: "ID:CONTROLLERS:PATH" lines). */
+static int own_freezer_procs(char *out, size_t size) {
+  cleanup_file FILE *f = fopen("/proc/self/cgroup", "re");
+  char line[PATH_MAX + 64];
+  while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+    char *ctrls = strchr(line, ':');
+    char *path = ctrls != NULL ? strchr(ctrls + 1, ':') : NULL;
+    if (path == NULL)
       continue;
-    for (size_t i = 0; controllers[i] != NULL; i++) {
-      char path[PATH_MAX];
-      if ((size_t)snprintf(path, sizeof path, CGROUP_ROOT "/%s/%s/%s",
-                           controllers[i], name, e->d_name) < sizeof path)
-        mkdir(path, 0755);
-    }
+    *path++ = '\0';
+    path[strcspn(path, "\n")] = '\0';
+    for (char *c = strtok(ctrls + 1, ","); c != NULL; c = strtok(NULL, ","))
+      if (strcmp(c, "freezer") == 0)
+        return (size_t)snprintf(out, size, CGROUP_ROOT "/freezer%s/cgroup.procs",
+                                strcmp(path, "/") == 0 ? "" : path) < size
+                   ? 0
+                   : -1;
   }
+  return -1;
 }
 
 /* Moving a process into a cgroup v1 takes a global lock whose first taker
  * waits for an RCU grace period: 6 ms on an idle 2-core machine, 10-20 ms
  * on a busy one, the largest part of a container's start (crun pays it as
- * well).  Takers that come while it is being taken, or shortly after,
- * wait only for what is left of it.  (It waits holding the cgroup mutex,
- * so any cgroup made meanwhile waits too: make_container_cgroups first.)  So a short-lived process takes it
- * now, moving itself into the sandbox's freezer cgroup and exiting, while
- * vc goes on storing the pod and starting the agent; the first
- * container's move then finds most of the wait done.  Best effort: a
- * failure only loses the head start.  A double fork, so that nothing is
- * left for this process to reap. */
-static void warm_cgroup_lock(vc_hv_t *hv) {
-  char name[128], path[PATH_MAX];
-  cgroup_name(hv, name, sizeof name);
-  snprintf(path, sizeof path, CGROUP_ROOT "/freezer/%s/cgroup.procs", name);
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0)
-    return;
+ * well).  Takers that come while it is being taken, or within about a
+ * grace period after, wait only for what is left of it.  So as soon as vc
+ * knows that a namespace pod is coming, before its record, a short-lived
+ * process takes it, "moving" itself into the freezer cgroup it is in, and
+ * exits, while vc stores the pod and starts the agent: the first
+ * container's move then finds the wait done.  It makes nothing, so a vc
+ * killed meanwhile leaves nothing.  The wait holds the cgroup mutex, so
+ * that making a cgroup meanwhile waits too: vc makes none, the agent makes
+ * its containers' from a helper process.  Best effort: a failure only
+ * loses the head start.  A double fork, so that nothing is left for this
+ * process to reap, and all of the work in the grandchild. */
+static void ns_warm(void) {
   pid_t child = fork();
   if (child == 0) {
-    /* Nothing of vc's but fd: a copy of the pod's lock would hold it. */
-    vc_close_others(fd, 0);
-    if (fork() == 0)
-      _exit(write(fd, "0", 1) == 1 ? 0 : 1);
+    if (fork() == 0) {
+      /* Nothing of vc's: a copy of a pod's lock would hold it. */
+      close_range(3, ~0U, 0);
+      char path[PATH_MAX];
+      int fd = own_freezer_procs(path, sizeof path) < 0
+                   ? -1
+                   : open(path, O_WRONLY | O_CLOEXEC);
+      _exit(fd >= 0 && write(fd, "0", 1) == 1 ? 0 : 1);
+    }
     _exit(0);
   }
-  close(fd);
   while (child > 0 && waitpid(child, NULL, 0) < 0 && errno == EINTR)
     ;
 }
@@ -205,10 +180,10 @@ static int ns_create(vc_hv_t *hv, vc_err_t *err) {
     return -1;
   if (mkdir(state, 0750) < 0 && errno != EEXIST)
     return vc_error(err, errno, "namespace: %s", state);
-  if (make_cgroups(hv, err) < 0)
-    return -1;
-  make_container_cgroups(hv);
-  warm_cgroup_lock(hv);
+  /* Pause needs the freezer; the agent makes the cgroups. */
+  if (access(CGROUP_ROOT "/freezer/cgroup.procs", F_OK) < 0)
+    return vc_error(err, errno, "namespace: no freezer cgroup hierarchy at "
+                    CGROUP_ROOT "/freezer");
   return 0;
 }
 
@@ -336,8 +311,6 @@ static int ns_start(vc_hv_t *hv, vc_err_t *err) {
   if (strlen(sock) >= 108 || strlen(sock) + 6 > sizeof hv->info.agent)
     return vc_fail(err, ENAMETOOLONG, "namespace: socket path %s is too long "
                    "(use a shorter --root)", sock);
-  if (make_cgroups(hv, err) < 0) /* again after a stop */
-    return -1;
   cgroup_name(hv, name, sizeof name);
   if (unlink(sock) < 0 && errno != ENOENT)
     return vc_error(err, errno, "namespace: remove stale %s", sock);
@@ -434,6 +407,12 @@ static int ns_stop(vc_hv_t *hv, double timeout_s, vc_err_t *err) {
 static int ns_pause(vc_hv_t *hv, vc_err_t *err) {
   if (!alive(hv))
     return vc_fail(err, ESRCH, "namespace: the sandbox is not running");
+  /* The agent makes it with the pod's first container: there may be none. */
+  char name[128], path[PATH_MAX];
+  cgroup_name(hv, name, sizeof name);
+  snprintf(path, sizeof path, CGROUP_ROOT "/freezer/%s", name);
+  if (mkdir(path, 0755) < 0 && errno != EEXIST)
+    return vc_error(err, errno, "namespace: %s", path);
   if (freezer_write(hv, "FROZEN", err) < 0)
     return -1;
   /* Freezing is asynchronous: wait until every task is frozen. */
@@ -481,6 +460,7 @@ static int ns_destroy(vc_hv_t *hv, vc_err_t *err) {
 
 const struct vc_hv_ops vc_hv_namespace_ops = {
     .name = "namespace",
+    .warm = ns_warm,
     .create = ns_create,
     .start = ns_start,
     .stop = ns_stop,

@@ -2,6 +2,8 @@
  * (vc.core.hypervisor).
  *
  *   hypervisor.backends()              -> { "mock", ... }
+ *   hypervisor.warm(name)              start what a coming pod of backend
+ *                                      name will wait for (hypervisor.h)
  *   hypervisor.open(name, spec [, info]) -> hv | nil, msg
  *   hv:create() hv:start() hv:stop([timeout]) hv:pause() hv:resume()
  *   hv:destroy()                       -> true | nil, msg, errno
@@ -240,6 +242,13 @@ static int l_backends(lua_State *L) {
   return 1;
 }
 
+static int l_warm(lua_State *L) {
+  const struct vc_hv_ops *ops = vc_hv_find(luaL_checkstring(L, 1));
+  if (ops != NULL && ops->warm != NULL)
+    ops->warm();
+  return 0;
+}
+
 static const luaL_Reg methods[] = {
     {"close", l_close},
     {"create", l_create},
@@ -267,6 +276,7 @@ static const luaL_Reg metamethods[] = {
 static const luaL_Reg funcs[] = {
     {"backends", l_backends},
     {"open", l_open},
+    {"warm", l_warm},
     {NULL, NULL},
 };
 

@@ -33,6 +33,10 @@ typedef struct vc_hv vc_hv_t;
 
 struct vc_hv_ops {
   const char *name;
+  /* Start, ahead of a pod's create and even of its record, kernel work
+   * that its sandbox will wait for; makes nothing.  Best effort.  NULL:
+   * nothing to start. */
+  void (*warm)(void);
   /* Check the spec and prepare what start needs; starts nothing. */
   int (*create)(vc_hv_t *hv, vc_err_t *err);
   /* Launch the sandbox so that it outlives this process; fill hv->info. */

@@ -148,6 +148,8 @@ end
 -- under a shared lock that is released before the caller's long wait or exec.
 local function agent_for(self, what)
   return internal.locked(self.pod.id, "shared", function(st, cfg)
+    -- a new process joins the container's cgroups: see sandbox.warm
+    if what == "exec" then sandbox.warm(cfg.hypervisor) end
     local prec = store.read_opt(st, cfg.id, nil, "state")
     local live = internal.live_state(st, cfg, prec)
     if live ~= "running" then

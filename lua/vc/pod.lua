@@ -229,6 +229,8 @@ function M.prepare(cfg)
   end
   local norm, err = config.pod(cfg)
   if not norm then return nil, err end
+  -- As early as the backend is known: it overlaps what follows.
+  sandbox.warm(norm.hypervisor or DEFAULT_HYPERVISOR)
   -- Policies fill in first (vc's defaults come after, so that they can
   -- tell what the user left out), then judge the config as it will be.
   norm, err = policy.mutate(norm, { op = "create" })

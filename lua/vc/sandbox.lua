@@ -65,6 +65,13 @@ function M.hypervisor(st, cfg, info, extra)
   return failure.check(hypervisor.open(cfg.hypervisor, spec, info or nil))
 end
 
+--- Start what a coming pod of backend name will wait for (on the
+-- namespace backend, the kernel's wait before its first container's cgroup
+-- move); makes nothing, so it may come before the config is checked.
+function M.warm(name)
+  hypervisor.warm(name)
+end
+
 --- Save what a started VM's later users need.
 function M.save_info(st, cfg, hv)
   local info = hv:info()

@@ -71,6 +71,7 @@ struct ctr {
   int gate_fd;          /* write end: one byte lets the created init exec */
   int status_fd;        /* read end of the init's CLOEXEC report pipe */
   cgroups_t cg;
+  int cg_helper;        /* pidfd of the helper making cg, or -1 */
   long long oom_seen;   /* memory.oom_control oom_kill already accounted */
 };
 
@@ -196,14 +197,22 @@ int user_resolve(const char *spec, uid_t *uid, gid_t *gid, gid_t *groups,
 
 /* cgroup.c */
 void cgroup_init(agent_t *a);
-int cgroup_create(agent_t *a, const char *id, cgroups_t *cg, vc_err_t *err);
-int cgroup_limit(const cgroups_t *cg, const ctr_spec_t *s, vc_err_t *err);
-int cgroup_join(const cgroups_t *cg, pid_t pid, vc_err_t *err);
-/* The same from a helper process, so that the agent does not wait: it
- * writes "J" to notify once pid is in every cgroup, else
- * "E<errno>:<message>", and exits (the agent reaps it). */
-int cgroup_join_async(const cgroups_t *cg, pid_t pid, int notify,
-                      vc_err_t *err);
+/* The container's folder names (made by cgroup_enter_async). */
+int cgroup_paths(agent_t *a, const char *id, cgroups_t *cg, vc_err_t *err);
+/* Whether s's limits have their controllers. */
+int cgroup_check(const cgroups_t *cg, const ctr_spec_t *s, vc_err_t *err);
+/* Put pid into the cgroups cg names, from a helper process so that the
+ * agent does not wait; given a spec s, the helper first makes the folders
+ * and sets s's limits (cgroup_check has passed).  It writes "J" to notify
+ * once pid is in every cgroup, else "E<errno>:<message>", and exits (the
+ * agent reaps it).  busy, when not NULL, gets a descriptor for
+ * cgroup_settle, or -1. */
+int cgroup_enter_async(const agent_t *a, const cgroups_t *cg,
+                       const ctr_spec_t *s, pid_t pid, int notify, int *busy,
+                       vc_err_t *err);
+/* Wait until the helper behind *busy is gone (no folder of its own will
+ * appear after), and close *busy; nothing when it is -1. */
+void cgroup_settle(int *busy);
 int cgroup_read(const cgroups_t *cg, int ctrl, const char *file,
                 long long *v);
 /* The oom_kill count of memory.oom_control, 0 when unknown. */

@@ -3,6 +3,11 @@
  * Freezing <parent> in the freezer hierarchy pauses every container (the
  * namespace backend's pause); the agent itself stays out of them all.
  *
+ * The folders are made, limited and joined by a helper process, not by
+ * the agent: moving a process between cgroups waits for an RCU grace
+ * period (see cgroup_warm), and making a cgroup waits while another move
+ * does, which the agent's loop must not.
+ *
  * A controller that is not mounted is skipped; asking for a limit it would
  * enforce then fails.  cpu and cpuacct are often one hierarchy
  * ("cpu,cpuacct" with two symlinks): the second is then an alias. */
@@ -12,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,14 +30,15 @@ static const char *const cgroup_names[CG_N] = {"memory", "pids", "cpu",
                                                "cpuacct", "freezer"};
 
 /* Moving a process between cgroup v1 cgroups takes a global lock whose
- * first taker waits for an RCU grace period (~5-10 ms, the cost of a
- * container's start); takers within a grace period after it do not wait.
- * So a short-lived child takes it now, moving itself into the pod's
- * cgroup and exiting, while the host is still setting the pod up: the
- * first container's move, a few ms later, then finds the wait done.
- * Best effort: any failure only loses the head start.  Skipped on one
- * CPU (a 1-vCPU guest): a grace period then waits for that CPU alone, which
- * is quick, while a fork in a guest under TCG is not. */
+ * first taker waits for an RCU grace period (~5-20 ms, the largest part of
+ * a container's start); takers within a grace period after it do not
+ * wait.  So in a VM's guest a short-lived child takes it now, moving
+ * itself into the pod's cgroup and exiting, while the host is still
+ * setting the pod up: the first container's move, a few ms later, then
+ * finds the wait done.  (On the host, the namespace backend has vc take
+ * it, earlier still.)  Best effort: any failure only loses the head start.
+ * Skipped on one CPU (a 1-vCPU guest): a grace period then waits for that
+ * CPU alone, which is quick, while a fork in a guest under TCG is not. */
 static void cgroup_warm(agent_t *a) {
   if (sysconf(_SC_NPROCESSORS_ONLN) <= 1)
     return;
@@ -128,7 +136,7 @@ void cgroup_remove_parent(agent_t *a) {
       remove_dir(a, a->cg_root[i]);
 }
 
-int cgroup_create(agent_t *a, const char *id, cgroups_t *cg, vc_err_t *err) {
+int cgroup_paths(agent_t *a, const char *id, cgroups_t *cg, vc_err_t *err) {
   for (int i = 0; i < CG_N; i++) {
     if (a->cg_root[i] == NULL)
       continue;
@@ -137,14 +145,18 @@ int cgroup_create(agent_t *a, const char *id, cgroups_t *cg, vc_err_t *err) {
       cgroup_remove(a, cg);
       return vc_error(err, ENOMEM, "cgroup");
     }
-    if (a->cg_alias[i])
+  }
+  return 0;
+}
+
+/* mkdir the pod's and the container's folders (in the helper). */
+static int make_dirs(const agent_t *a, const cgroups_t *cg, vc_err_t *err) {
+  for (int i = 0; i < CG_N; i++) {
+    if (cg->dir[i] == NULL || a->cg_alias[i])
       continue;
     if ((mkdir(a->cg_root[i], 0755) < 0 && errno != EEXIST) ||
-        (mkdir(cg->dir[i], 0755) < 0 && errno != EEXIST)) {
-      vc_error(err, errno, "cgroup %s", cg->dir[i]);
-      cgroup_remove(a, cg);
-      return -1;
-    }
+        (mkdir(cg->dir[i], 0755) < 0 && errno != EEXIST))
+      return vc_error(err, errno, "cgroup %s", cg->dir[i]);
   }
   return 0;
 }
@@ -157,11 +169,21 @@ static int need(const cgroups_t *cg, int ctrl, const char *what,
   return 0;
 }
 
-int cgroup_limit(const cgroups_t *cg, const ctr_spec_t *s, vc_err_t *err) {
+int cgroup_check(const cgroups_t *cg, const ctr_spec_t *s, vc_err_t *err) {
+  if (s->memory_mib >= 0 && need(cg, CG_MEMORY, "memory limit", err) < 0)
+    return -1;
+  if (s->pids >= 0 && need(cg, CG_PIDS, "pids limit", err) < 0)
+    return -1;
+  if (s->cpu_quota_pct >= 0 && need(cg, CG_CPU, "cpu quota", err) < 0)
+    return -1;
+  return 0;
+}
+
+/* Write s's limits (in the helper; cgroup_check has passed). */
+static int set_limits(const cgroups_t *cg, const ctr_spec_t *s,
+                      vc_err_t *err) {
   char v[32];
   if (s->memory_mib >= 0) {
-    if (need(cg, CG_MEMORY, "memory limit", err) < 0)
-      return -1;
     snprintf(v, sizeof v, "%lld", s->memory_mib << 20);
     if (write_file(cg->dir[CG_MEMORY], "memory.limit_in_bytes", v, err) < 0)
       return -1;
@@ -176,15 +198,11 @@ int cgroup_limit(const cgroups_t *cg, const ctr_spec_t *s, vc_err_t *err) {
       return -1;
   }
   if (s->pids >= 0) {
-    if (need(cg, CG_PIDS, "pids limit", err) < 0)
-      return -1;
     snprintf(v, sizeof v, "%lld", s->pids);
     if (write_file(cg->dir[CG_PIDS], "pids.max", v, err) < 0)
       return -1;
   }
   if (s->cpu_quota_pct >= 0) {
-    if (need(cg, CG_CPU, "cpu quota", err) < 0)
-      return -1;
     long long period = 100000;
     read_ll(cg->dir[CG_CPU], "cpu.cfs_period_us", &period);
     /* The kernel refuses quotas under 1 ms. */
@@ -196,30 +214,45 @@ int cgroup_limit(const cgroups_t *cg, const ctr_spec_t *s, vc_err_t *err) {
   return 0;
 }
 
-int cgroup_join_async(const cgroups_t *cg, pid_t pid, int notify,
-                      vc_err_t *err) {
-  pid_t helper = fork();
-  if (helper < 0)
-    return vc_error(err, errno, "fork");
-  if (helper > 0)
-    return 0;
-  vc_close_others(notify, 0); /* not the agent's sockets */
-  vc_err_t why = {0};
-  char msg[VC_ERR_MSG_MAX + 16];
-  int n = cgroup_join(cg, pid, &why) < 0
-              ? snprintf(msg, sizeof msg, "E%d:join its cgroups: %s",
-                         why.errnum, why.msg)
-              : snprintf(msg, sizeof msg, "J");
-  _exit(write(notify, msg, (size_t)n) == n ? 0 : 1);
-}
-
-int cgroup_join(const cgroups_t *cg, pid_t pid, vc_err_t *err) {
+static int join(const cgroups_t *cg, pid_t pid, vc_err_t *err) {
   char v[32];
   snprintf(v, sizeof v, "%d", (int)pid);
   for (int i = 0; i < CG_N; i++)
     if (cg->dir[i] != NULL && write_file(cg->dir[i], "cgroup.procs", v, err) < 0)
       return -1;
   return 0;
+}
+
+int cgroup_enter_async(const agent_t *a, const cgroups_t *cg,
+                       const ctr_spec_t *s, pid_t pid, int notify, int *busy,
+                       vc_err_t *err) {
+  pid_t helper = fork();
+  if (helper < 0)
+    return vc_error(err, errno, "fork");
+  if (helper > 0) {
+    if (busy != NULL)
+      *busy = (int)syscall(SYS_pidfd_open, helper, 0); /* -1: cannot tell */
+    return 0;
+  }
+  vc_close_others(notify, 0); /* not the agent's sockets */
+  vc_err_t why = {0};
+  char msg[VC_ERR_MSG_MAX + 16];
+  bool failed = s != NULL && (make_dirs(a, cg, &why) < 0 ||
+                              set_limits(cg, s, &why) < 0);
+  if (!failed)
+    failed = join(cg, pid, &why) < 0;
+  int n = failed ? snprintf(msg, sizeof msg, "E%d:%s", why.errnum, why.msg)
+                 : snprintf(msg, sizeof msg, "J");
+  _exit(write(notify, msg, (size_t)n) == n ? 0 : 1);
+}
+
+void cgroup_settle(int *busy) {
+  if (*busy < 0)
+    return;
+  struct pollfd p = {.fd = *busy, .events = POLLIN};
+  while (poll(&p, 1, -1) < 0 && errno == EINTR)
+    ;
+  vc_closep(busy);
 }
 
 int cgroup_read(const cgroups_t *cg, int ctrl, const char *file,

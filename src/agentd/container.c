@@ -500,22 +500,25 @@ int ctr_create(agent_t *a, const ctr_spec_t *s, ctr_t **out, vc_err_t *err) {
     return vc_error(err, ENOMEM, "create");
   snprintf(c->id, sizeof c->id, "%s", s->id);
   proc_init(&c->init, c);
-  c->gate_fd = c->status_fd = -1;
-  if (cgroup_create(a, s->id, &c->cg, err) < 0)
+  c->gate_fd = c->status_fd = c->cg_helper = -1;
+  if (cgroup_paths(a, s->id, &c->cg, err) < 0)
     return -1;
   spawned_t sp;
-  if (cgroup_limit(&c->cg, s, err) < 0 ||
+  if (cgroup_check(&c->cg, s, err) < 0 ||
       spawn(a, -1, ctr_child, s, &sp, err) < 0) {
     cgroup_remove(a, &c->cg);
     return -1;
   }
-  /* In its cgroups before it can run anything of its own: a helper moves
-   * it there while it sets itself up, and it waits for the helper before
-   * execve.  The move can wait ~10 ms for the kernel (an RCU grace period,
-   * see hv_namespace.c), which the agent, and the host's next steps, need
-   * not wait for. */
-  if (cgroup_join_async(&c->cg, sp.pid, sp.joined, err) < 0 ||
+  /* In its cgroups before it can run anything of its own: a helper makes
+   * them and moves it there while it sets itself up, and it waits for the
+   * helper before execve.  That can wait ~10 ms for the kernel (an RCU
+   * grace period, see cgroup.c), which the agent, and the host's next
+   * steps, need not wait for.  A failure waits for the helper, so that no
+   * folder of its appears after the removal. */
+  if (cgroup_enter_async(a, &c->cg, s, sp.pid, sp.joined, &c->cg_helper,
+                         err) < 0 ||
       child_report(sp.report, true, err) < 0) {
+    cgroup_settle(&c->cg_helper);
     abandon(&sp);
     cgroup_remove(a, &c->cg);
     return -1;
@@ -551,6 +554,7 @@ int ctr_start(agent_t *a, ctr_t *c, vc_err_t *err) {
     return -1;
   }
   c->state = CTR_RUNNING;
+  cgroup_settle(&c->cg_helper); /* done: the process is in its cgroups */
   agent_log(a, "container %s: started, pid %d", c->id, (int)c->init.pid);
   return 0;
 }
@@ -602,7 +606,7 @@ int ctr_exec(agent_t *a, ctr_t *c, const proc_spec_t *s, proc_t **out,
   spawned_t sp;
   if (spawn(a, pidns, exec_child, &job, &sp, err) < 0)
     return -1;
-  if (cgroup_join_async(&c->cg, sp.pid, sp.joined, err) < 0 ||
+  if (cgroup_enter_async(a, &c->cg, NULL, sp.pid, sp.joined, NULL, err) < 0 ||
       child_report(sp.report, true, err) < 0 ||
       release(&sp.gate, sp.report, err) < 0) {
     abandon(&sp);
@@ -675,6 +679,7 @@ void ctr_free(agent_t *a, ctr_t *c) {
   proc_release(&c->init);
   vc_closep(&c->gate_fd);
   vc_closep(&c->status_fd);
+  cgroup_settle(&c->cg_helper);
   cgroup_remove(a, &c->cg);
   free(c);
   a->changed = true;
