@@ -193,6 +193,21 @@ describe("namespace backend", function()
     assert.equal("", support.traces(root))
   end)
 
+  it("records the VM as launching until it is up; a delete then finds unrecorded ones", function()
+    run { ctr("a", { "/bin/sleep", "100" }) }
+    local path = root .. "/run/pods/ns/hypervisor.json"
+    local info = cjson.decode(support.read_file(path))
+    assert.is_nil(info.launching)
+    local pid = math.tointeger(info.pid)
+    -- as a vc killed between launching the sandbox and recording it
+    -- leaves the record: the agent it launched is then named by none
+    support.write_file(path, cjson.encode { backend = "namespace", launching = true })
+    local p = assert(vc.pod.fetch("ns"))
+    assert.is_true(p:delete { force = true })
+    assert.is_true(gone(pid))
+    assert.equal("", support.traces(root))
+  end)
+
   it("sees an agent killed behind its back: the pod is stopped and deletable", function()
     local p = run { ctr("a", { "/bin/sleep", "100" }) }
     local pid = sandbox_pid(root, "ns")

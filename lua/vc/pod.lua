@@ -164,6 +164,7 @@ local TEMPLATE_TIMEOUT = 10
 -- not give a VM whose agent answers is discarded, and the VM boots.
 -- Pushes the undo steps it needs.
 local function launch(st, cfg, undo, hv, timeout)
+  sandbox.save_launching(st, cfg)
   failure.check(hv:start())
   undo.push(function() hv:stop() end)
   sandbox.save_info(st, cfg, hv)
@@ -194,7 +195,9 @@ local function boot(st, cfg, undo, fresh)
   -- pod's sockets: the pod is stopped, so no backend process is its own.
   -- (Not for a pod created just now: a pod ID is free only once a delete
   -- or gc has killed every process of the pod that had it.)
-  if not fresh then leftovers.kill(st, cfg.id) end
+  if not fresh and sandbox.needs_scan(store.read_opt(st, cfg.id, nil, "hypervisor")) then
+    leftovers.kill(st, cfg.id)
+  end
   local hv, agent = start_vm(st, cfg, undo)
   local spec = sandbox.vm_spec(st, cfg)
   spec.share = hv:info().share
@@ -500,14 +503,19 @@ function internal.delete_locked(st, id, force)
       failure.check(state.can_delete("pod", id, live))
     end
   end
-  -- The pod's backend processes, listed once (/proc): the lock is held,
-  -- so no new one can appear, and killing one that is gone is a no-op.
-  local procs = leftovers.processes(st)[id] or {}
+  -- The pod's backend processes that no record names (a VM started by a
+  -- vc killed before it saved the VM's pid), when there may be any: listed
+  -- once (/proc, whose size is the host's). The lock is held, so no new
+  -- one can appear, and killing one that is gone is a no-op.
+  local info = cfg and read(st, id, nil, "hypervisor") or nil
+  local procs = {}
+  if not (cfg and rec) or sandbox.needs_scan(info) then
+    procs = leftovers.processes(st)[id] or {}
+  end
   if cfg then
-    -- Backend processes no record names first (a VM started by a vc killed
-    -- before it saved the VM's pid), so that destroy can clean up after
-    -- them too (a namespace sandbox's cgroups).
-    local info = read(st, id, nil, "hypervisor") or {}
+    -- Those first, so that destroy can clean up after them too (a
+    -- namespace sandbox's cgroups).
+    info = info or {}
     leftovers.kill(st, id, { pid = info.pid, start = info.start_time }, procs)
     -- The VM goes first: if it cannot be destroyed, the records stay so
     -- that the pod can still be found and deleted later.

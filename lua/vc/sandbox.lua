@@ -72,6 +72,20 @@ function M.warm(name)
   hypervisor.warm(name)
 end
 
+--- Before a VM is launched: its record says one is coming, until
+-- save_info names it. A vc that dies between the two leaves a VM no record
+-- names, which delete then looks for (needs_scan).
+function M.save_launching(st, cfg)
+  store.write(st, cfg.id, nil, "hypervisor", { backend = cfg.hypervisor, launching = true })
+end
+
+--- Whether the pod may have backend processes its VM record does not name
+-- (a launch cut short, or no record), so that finding them takes a look
+-- at every process on the host. info: the pod's hypervisor.json, or nil.
+function M.needs_scan(info)
+  return info == nil or info.launching == true
+end
+
 --- Save what a started VM's later users need.
 function M.save_info(st, cfg, hv)
   local info = hv:info()
