@@ -18,7 +18,15 @@ if os.getenv("VC_BENCH_STEPS") == "1" then
   clock = require("system").monotime
 end
 local last = clock and clock()
+-- With VC_BENCH_MARKER=FILE (bench/timeline: the kernel tracer's
+-- trace_marker), each step's end is also written there, as "vc: STEP".
+local marker = os.getenv("VC_BENCH_MARKER")
+marker = marker and assert(io.open(marker, "w"))
 local function step(name)
+  if marker then
+    marker:write("vc: ", name)
+    marker:flush()
+  end
   if not clock then return end
   local t = clock()
   io.stderr:write(string.format("STEP|%s|%.3f\n", name, (t - last) * 1000))
