@@ -545,6 +545,45 @@ describe("vc.core.storage", function()
     end)
   end)
 
+  describe("snapshots", function()
+    it("reads many pods as snapshot does, in parallel, with each pod's failure", function()
+      -- enough pods for several threads (64 a thread at least)
+      local ids = {}
+      for i = 1, 300 do
+        local id = ("p%03d"):format(i)
+        ids[#ids + 1] = id
+        assert(st:create_pod(id)):unlock()
+        assert(st:write(id, nil, "config", ('{"id":"%s"}'):format(id)))
+        if i % 3 ~= 0 then assert(st:write(id, nil, "state", '{"state":"ready"}')) end
+        if i % 5 == 0 then
+          assert(st:create_container(id, "c"))
+          assert(st:write(id, "c", "state", ('{"n":%d}'):format(i)))
+        end
+      end
+      -- a record that cannot be read, a pod that is not there, bad IDs
+      support.write_file(root .. "/run/pods/p007/state.json", string.rep("x", 16 * 1024 * 1024 + 1))
+      ids[#ids + 1] = "none"
+      ids[#ids + 1] = "../p001"
+      ids[#ids + 1] = "p\0nul"
+      local snaps, errs = st:snapshots(ids)
+      for _, id in ipairs(ids) do
+        local one, msg = st:snapshot(id)
+        assert.same(one, snaps[id], id)
+        assert.equal(msg, errs[id], id)
+      end
+      assert.matches("larger than", errs.p007, 1, true)
+      assert.matches("invalid pod ID", errs["../p001"], 1, true)
+      assert.is_truthy(errs["p\0nul"])
+      assert.same({ containers = {}, container_states = {} }, snaps.none)
+      assert.same({ snaps = {}, errs = {} }, (function()
+        local a, b = st:snapshots({})
+        return { snaps = a, errs = b }
+      end)())
+      assert.has_error(function() st:snapshots({ 1 }) end)
+      assert.has_error(function() st:snapshots() end)
+    end)
+  end)
+
   describe("deletion", function()
     it("removes both trees of a pod or a container", function()
       assert(st:create_pod("p")):unlock()

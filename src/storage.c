@@ -14,6 +14,7 @@
 #include <lauxlib.h>
 #include <limits.h>
 #include <lua.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -824,6 +825,59 @@ int vc_store_snapshot(const vc_store_t *s, const char *pod,
   return 0;
 }
 
+/* The snapshots of many pods, read by up to SNAP_THREADS threads: a
+ * listing's time is mostly the kernel's (opening and reading ~3 small
+ * files a pod), which the machine's cores can share.  Each thread takes
+ * every step-th pod from first. */
+#define SNAP_THREADS 4
+#define SNAP_PER_THREAD 64 /* fewer pods a thread are not worth one */
+
+typedef struct snap_job {
+  const vc_store_t *s;
+  const char *const *pods;
+  size_t n, first, step;
+  vc_snapshot_t *snaps;
+  vc_err_t *errs;
+  int *failed;
+} snap_job_t;
+
+static void *snap_worker(void *arg) {
+  const snap_job_t *j = arg;
+  for (size_t i = j->first; i < j->n; i += j->step)
+    if (!j->failed[i])
+      j->failed[i] =
+          vc_store_snapshot(j->s, j->pods[i], &j->snaps[i], &j->errs[i]) < 0;
+  return NULL;
+}
+
+void vc_store_snapshots(const vc_store_t *s, const char *const *pods,
+                        size_t n, vc_snapshot_t *snaps, vc_err_t *errs,
+                        int *failed) {
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  size_t step = cpus > 1 ? (size_t)cpus : 1;
+  if (step > SNAP_THREADS)
+    step = SNAP_THREADS;
+  if (step > n / SNAP_PER_THREAD)
+    step = n / SNAP_PER_THREAD > 0 ? n / SNAP_PER_THREAD : 1;
+  snap_job_t jobs[SNAP_THREADS];
+  pthread_t threads[SNAP_THREADS];
+  bool started[SNAP_THREADS] = {false};
+  for (size_t k = 0; k < step; k++) {
+    jobs[k] = (snap_job_t){.s = s, .pods = pods, .n = n, .first = k,
+                           .step = step, .snaps = snaps, .errs = errs,
+                           .failed = failed};
+    /* A thread that cannot be made: this one does its share below. */
+    if (k > 0)
+      started[k] = pthread_create(&threads[k], NULL, snap_worker, &jobs[k]) == 0;
+  }
+  for (size_t k = 0; k < step; k++)
+    if (!started[k])
+      snap_worker(&jobs[k]);
+  for (size_t k = 1; k < step; k++)
+    if (started[k])
+      pthread_join(threads[k], NULL);
+}
+
 /* Lua binding */
 
 #define STORE_MT "vc.storage.store"
@@ -850,6 +904,29 @@ static int box_gc(lua_State *L) {
   b->data = NULL;
   vc_names_free(&b->names);
   vc_snapshot_free(&b->snap);
+  return 0;
+}
+
+/* The same for store:snapshots: one slot a pod. */
+#define SNAPS_MT "vc.storage.snapshots"
+
+struct snaps {
+  size_t n;
+  vc_snapshot_t *snaps;
+  vc_err_t *errs;
+  int *failed;
+  const char **pods; /* borrowed from the argument table */
+};
+
+static int snaps_gc(lua_State *L) {
+  struct snaps *b = luaL_checkudata(L, 1, SNAPS_MT);
+  for (size_t i = 0; b->snaps != NULL && i < b->n; i++)
+    vc_snapshot_free(&b->snaps[i]);
+  free(b->snaps);
+  free(b->errs);
+  free(b->failed);
+  free(b->pods);
+  memset(b, 0, sizeof *b);
   return 0;
 }
 
@@ -1080,6 +1157,22 @@ static void setrecord(lua_State *L, const char *key, const char *data,
   lua_setfield(L, -2, key);
 }
 
+/* A snapshot as store:snapshot returns it; frees it. */
+static void push_snapshot(lua_State *L, vc_snapshot_t *snap) {
+  lua_createtable(L, 0, 5);
+  setrecord(L, "config", snap->config, snap->config_len);
+  setrecord(L, "state", snap->state, snap->state_len);
+  setrecord(L, "hypervisor", snap->hypervisor, snap->hypervisor_len);
+  pushnames(L, &snap->containers);
+  lua_setfield(L, -2, "containers");
+  lua_createtable(L, 0, (int)snap->containers.n);
+  for (size_t i = 0; i < snap->containers.n; i++)
+    setrecord(L, snap->containers.v[i], snap->ctr_states[i],
+              snap->ctr_state_lens[i]);
+  lua_setfield(L, -2, "container_states");
+  vc_snapshot_free(snap);
+}
+
 /* store:snapshot(pod) -> { config =, state =, hypervisor = (each the
  * record's bytes, nil when missing), containers = { sorted IDs of the
  * containers with a run folder }, container_states = { [ID] = bytes } }
@@ -1095,19 +1188,57 @@ static int l_snapshot(lua_State *L) {
   vc_snapshot_t *snap = &b->snap;
   if (vc_store_snapshot(s, pod, snap, &err) < 0)
     return vc_pushfail(L, &err);
-  lua_createtable(L, 0, 5);
-  setrecord(L, "config", snap->config, snap->config_len);
-  setrecord(L, "state", snap->state, snap->state_len);
-  setrecord(L, "hypervisor", snap->hypervisor, snap->hypervisor_len);
-  pushnames(L, &snap->containers);
-  lua_setfield(L, -2, "containers");
-  lua_createtable(L, 0, (int)snap->containers.n);
-  for (size_t i = 0; i < snap->containers.n; i++)
-    setrecord(L, snap->containers.v[i], snap->ctr_states[i],
-              snap->ctr_state_lens[i]);
-  lua_setfield(L, -2, "container_states");
-  vc_snapshot_free(snap);
+  push_snapshot(L, snap);
   return 1;
+}
+
+/* store:snapshots(pods) -> { [pod] = snapshot }, { [pod] = msg }: the
+ * snapshot of each pod in the list pods, as store:snapshot would give
+ * it, or why not; read in parallel (vc_store_snapshots). */
+static int l_snapshots(lua_State *L) {
+  vc_store_t *s = checkstore(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  size_t n = (size_t)luaL_len(L, 2);
+  struct snaps *b = lua_newuserdatauv(L, sizeof *b, 0);
+  memset(b, 0, sizeof *b);
+  luaL_setmetatable(L, SNAPS_MT);
+  b->snaps = calloc(n + 1, sizeof *b->snaps);
+  b->errs = calloc(n + 1, sizeof *b->errs);
+  b->failed = calloc(n + 1, sizeof *b->failed);
+  b->pods = calloc(n + 1, sizeof *b->pods);
+  if (b->snaps == NULL || b->errs == NULL || b->failed == NULL ||
+      b->pods == NULL)
+    return luaL_error(L, "snapshots: out of memory");
+  b->n = n;
+  for (size_t i = 0; i < n; i++) {
+    /* A string (not a number lua_tolstring would convert on the stack
+     * only): it stays alive in the argument table. */
+    if (lua_geti(L, 2, (lua_Integer)i + 1) != LUA_TSTRING)
+      return luaL_error(L, "bad argument #1 to 'snapshots' (pods[%d] is a %s,"
+                        " not a string)", (int)i + 1, luaL_typename(L, -1));
+    size_t len;
+    const char *pod = lua_tolstring(L, -1, &len);
+    lua_pop(L, 1);
+    /* A bad ID is that pod's failure (an embedded NUL included). */
+    if (lua_ids(pod, len, NULL, 0, &b->errs[i]) < 0)
+      b->failed[i] = 1;
+    else
+      b->pods[i] = pod;
+  }
+  vc_store_snapshots(s, b->pods, n, b->snaps, b->errs, b->failed);
+  lua_createtable(L, 0, (int)n);
+  lua_newtable(L);
+  for (size_t i = 0; i < n; i++) {
+    lua_geti(L, 2, (lua_Integer)i + 1);
+    if (b->failed[i]) {
+      lua_pushstring(L, b->errs[i].msg);
+      lua_rawset(L, -3);
+    } else {
+      push_snapshot(L, &b->snaps[i]);
+      lua_rawset(L, -4);
+    }
+  }
+  return 2;
 }
 
 /* store:exists(pod [, ctr]) -> boolean | nil, msg, errno */
@@ -1232,6 +1363,7 @@ static const luaL_Reg store_methods[] = {
     {"read", l_read},
     {"root", l_root},
     {"snapshot", l_snapshot},
+    {"snapshots", l_snapshots},
     {"write", l_write},
     {NULL, NULL},
 };
@@ -1259,6 +1391,11 @@ static const luaL_Reg box_meta[] = {
     {NULL, NULL},
 };
 
+static const luaL_Reg snaps_meta[] = {
+    {"__gc", snaps_gc},
+    {NULL, NULL},
+};
+
 static void newclass(lua_State *L, const char *name, const luaL_Reg *meta,
                      const luaL_Reg *methods) {
   luaL_newmetatable(L, name);
@@ -1275,6 +1412,7 @@ int luaopen_vc_core_storage(lua_State *L) {
   newclass(L, STORE_MT, store_meta, store_methods);
   newclass(L, LOCK_MT, lock_meta, lock_methods);
   newclass(L, BOX_MT, box_meta, NULL);
+  newclass(L, SNAPS_MT, snaps_meta, NULL);
   luaL_newlib(L, funcs);
   return 1;
 }

@@ -102,6 +102,13 @@ typedef struct vc_snapshot {
 int vc_store_snapshot(const vc_store_t *s, const char *pod,
                       vc_snapshot_t *out, vc_err_t *err);
 void vc_snapshot_free(vc_snapshot_t *snap);
+/* The snapshots of the n pods named in pods, in parallel threads: for
+ * each i whose failed[i] is 0 on entry, snaps[i] as vc_store_snapshot
+ * gives it, or failed[i] set and errs[i] why (snaps[i] zeroed on entry,
+ * to free either way). */
+void vc_store_snapshots(const vc_store_t *s, const char *const *pods,
+                        size_t n, vc_snapshot_t *snaps, vc_err_t *errs,
+                        int *failed);
 
 /* 1 when the pod (or container) has a folder in either tree, 0 when not. */
 int vc_store_exists(const vc_store_t *s, const char *pod, const char *ctr,

@@ -644,8 +644,11 @@ function M.list_status(opts)
   local all = opts and opts.all
   local st = runtime.store()
   local out = {}
-  for _, id in ipairs(st:pods()) do
-    local snap, err = st:snapshot(id)
+  local ids = st:pods()
+  -- every pod's records at once, read in parallel
+  local snaps, errs = st:snapshots(ids)
+  for _, id in ipairs(ids) do
+    local snap, err = snaps[id], errs[id]
     -- as M.list: complete pods (both records), and any it cannot tell
     if all or not snap or snap.state and snap.config then
       local s
