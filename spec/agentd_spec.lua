@@ -416,3 +416,22 @@ describe("vc-agent", function()
     assert.is_false(exists(sock))
   end)
 end)
+
+describe("vc.core.agent", function()
+  it("gives up at its timeout on a socket that accepts nothing (a hung sandbox)", function()
+    local dir = support.tmpdir()
+    local sock = dir .. "/agent.sock"
+    local fake = assert(io.popen(string.format("python3 %s %s stuck",
+      q(support.project .. "/spec/fixtures/fake_agent.py"), q(sock))))
+    assert.equal("ready", fake:read("l"))
+    local a = assert(agentlib.open("unix:" .. sock, { annotations = {} }))
+    local t0 = now()
+    local ok, msg = a:connect(0.5)
+    local took = now() - t0
+    fake:close()
+    support.rmtree(dir)
+    assert.is_nil(ok)
+    assert.matches("nothing accepted the connection within", msg, 1, true)
+    assert.is_true(took < 2.5, "took " .. took .. " s")
+  end)
+end)

@@ -21,6 +21,7 @@
 #include "interrupt.h"
 #include "json.h"
 #include "proto.h"
+#include "unixsock.h"
 
 /* Time allowed for a reply to an operation that does not wait on purpose. */
 #define REPLY_MS 30000
@@ -168,17 +169,11 @@ static int simple(vc_agent_t *a, const char *op, const char *cid,
   return call(a, &w, id, REPLY_MS, out, err);
 }
 
-static int dial(const char *path, vc_err_t *err) {
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  if (strlen(path) >= sizeof sa.sun_path)
-    return vc_fail(err, ENAMETOOLONG, "agent socket %s: path too long", path);
-  memcpy(sa.sun_path, path, strlen(path) + 1);
-  cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+static int dial(const char *path, int timeout_ms, vc_err_t *err) {
+  int fd = vc_unix_connect(path, timeout_ms, err);
   if (fd < 0)
-    return vc_error(err, errno, "agent socket");
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-    return vc_error(err, errno, "agent %s: connect", path);
-  return vc_steal_fd(fd);
+    vc_error_prefix(err, "agent %s", path);
+  return fd;
 }
 
 static int handshake(vc_agent_t *a, struct conn *c, int timeout_ms,
@@ -213,7 +208,8 @@ static int unix_connect(vc_agent_t *a, double timeout_s, vc_err_t *err) {
   long long deadline = now_ms() + (long long)(timeout_s * 1000);
   int pause_ms = 2;
   for (;;) {
-    int fd = dial(a->target, err);
+    long long left = deadline - now_ms();
+    int fd = dial(a->target, left > 100 ? (int)left : 100, err);
     if (fd >= 0) {
       c->fd = fd;
       break;

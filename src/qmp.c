@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "unixsock.h"
 
 #define LINE_MAX_BYTES (256 * 1024)
 
@@ -122,16 +123,10 @@ int vc_qmp_execute(int fd, const char *cmd, int timeout_ms, vc_json_t **ret,
 
 int vc_qmp_connect(const char *path, int timeout_ms, int *out,
                    vc_err_t *err) {
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  if (strlen(path) >= sizeof sa.sun_path)
-    return vc_fail(err, ENAMETOOLONG, "qmp %s: path too long", path);
-  memcpy(sa.sun_path, path, strlen(path) + 1);
-  cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return vc_error(err, errno, "qmp: socket");
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-    return vc_error(err, errno, "qmp %s", path);
   long long deadline = now_ms() + timeout_ms;
+  cleanup_close int fd = vc_unix_connect(path, timeout_ms, err);
+  if (fd < 0)
+    return vc_error_prefix(err, "qmp %s", path);
   vc_json_t *greeting = NULL;
   if (read_message(fd, deadline, &greeting, err) < 0)
     return -1;
