@@ -277,8 +277,12 @@ static int unix_create_pod(vc_agent_t *a, const vc_vm_spec_t *pod,
       snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
     vc_jw_key(&w, "share");
     vc_jw_string(&w, "vcshared");
-    vc_jw_key(&w, "time_ns");
-    vc_jw_int(&w, (long long)now.tv_sec * 1000000000LL + now.tv_nsec);
+    /* Two numbers: JSON's exact integers end at 2^53, and the clock in
+     * nanoseconds is past it. */
+    vc_jw_key(&w, "time_sec");
+    vc_jw_int(&w, (long long)now.tv_sec);
+    vc_jw_key(&w, "time_nsec");
+    vc_jw_int(&w, (long long)now.tv_nsec);
     vc_jw_key(&w, "entropy");
     vc_jw_string(&w, hex);
   }

@@ -223,7 +223,8 @@ void cgroup_remove(agent_t *a, cgroups_t *cg);
 void cgroup_remove_parent(agent_t *a);
 
 /* pod.c */
-/* create_pod's "share", "time_ns" and "entropy" (a VM's guest only). */
+/* create_pod's "share", "time_sec"/"time_nsec" and "entropy" (a VM's guest
+ * only). */
 int pod_guest_setup(agent_t *a, const vc_json_t *msg, vc_err_t *err);
 int pod_create(agent_t *a, const char *pod_id, const vc_json_t *volumes,
                vc_err_t *err);

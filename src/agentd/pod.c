@@ -123,10 +123,14 @@ static int hexval(char c) {
  * template's random state, which every other pod from it shares: take
  * the host's time, and mix the host's random bytes in and reseed. */
 static int fresh_guest(agent_t *a, const vc_json_t *msg, vc_err_t *err) {
-  long long ns;
-  if (vc_json_get_int(msg, "time_ns", &ns) == 0 && ns > 0) {
-    struct timespec ts = {.tv_sec = ns / 1000000000,
-                          .tv_nsec = ns % 1000000000};
+  if (vc_json_get(msg, "time_sec") != NULL) {
+    long long sec, nsec;
+    if (vc_json_get_int(msg, "time_sec", &sec) < 0 || sec <= 0 ||
+        vc_json_get_int(msg, "time_nsec", &nsec) < 0 || nsec < 0 ||
+        nsec >= 1000000000)
+      return vc_fail(err, EINVAL, "time_sec, time_nsec: expected seconds "
+                     "since 1970 and nanoseconds under a second");
+    struct timespec ts = {.tv_sec = (time_t)sec, .tv_nsec = (long)nsec};
     if (clock_settime(CLOCK_REALTIME, &ts) < 0)
       return vc_error(err, errno, "set the clock");
   }
