@@ -272,9 +272,6 @@ local function create(cfg)
     for _, ccfg in ipairs(cfg.containers) do
       failure.check(st:create_container(cfg.id, ccfg.id))
     end
-    -- the containers' folders before the backend's create: the namespace
-    -- backend's makes their cgroups, and starts the kernel work that their
-    -- first move waits for, which the containers' records then overlap
     local hv = sandbox.hypervisor(st, podcfg)
     failure.check(hv:create())
     undo.push(function() hv:destroy() end)
