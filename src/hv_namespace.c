@@ -127,12 +127,15 @@ static int own_freezer_procs(char *out, size_t size) {
       continue;
     *path++ = '\0';
     path[strcspn(path, "\n")] = '\0';
-    for (char *c = strtok(ctrls + 1, ","); c != NULL; c = strtok(NULL, ","))
-      if (strcmp(c, "freezer") == 0)
-        return (size_t)snprintf(out, size, CGROUP_ROOT "/freezer%s/cgroup.procs",
-                                strcmp(path, "/") == 0 ? "" : path) < size
-                   ? 0
-                   : -1;
+    char *save = NULL;
+    for (char *c = strtok_r(ctrls + 1, ",", &save); c != NULL;
+         c = strtok_r(NULL, ",", &save)) {
+      if (strcmp(c, "freezer") != 0)
+        continue;
+      int n = snprintf(out, size, CGROUP_ROOT "/freezer%s/cgroup.procs",
+                       strcmp(path, "/") == 0 ? "" : path);
+      return n > 0 && (size_t)n < size ? 0 : -1;
+    }
   }
   return -1;
 }

@@ -6,15 +6,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 
 #include "cleanup.h"
-
-static long long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "interrupt.h"
 
 int vc_unix_connect(const char *path, int timeout_ms, vc_err_t *err) {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -26,17 +20,18 @@ int vc_unix_connect(const char *path, int timeout_ms, vc_err_t *err) {
       socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0)
     return vc_error(err, errno, "connect: socket");
-  long long deadline = now_ms() + timeout_ms;
+  long long deadline = vc_interrupt_now_ms() + timeout_ms;
   while (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
     if (errno == EINTR)
       continue;
     if (errno != EAGAIN)
       return vc_error(err, errno, "connect");
-    if (now_ms() >= deadline)
+    if (vc_interrupt_now_ms() >= deadline)
       return vc_fail(err, ETIMEDOUT,
                      "connect: nothing accepted the connection within %d ms",
                      timeout_ms);
-    nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+    if (vc_sleep_ms(1, err) < 0) /* a Ctrl-C in vc repl */
+      return -1;
   }
   int flags = fcntl(fd, F_GETFL);
   if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)

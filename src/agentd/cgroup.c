@@ -237,12 +237,16 @@ int cgroup_enter_async(const agent_t *a, const cgroups_t *cg,
   vc_close_others(notify, 0); /* not the agent's sockets */
   vc_err_t why = {0};
   char msg[VC_ERR_MSG_MAX + 16];
-  bool failed = s != NULL && (make_dirs(a, cg, &why) < 0 ||
-                              set_limits(cg, s, &why) < 0);
-  if (!failed)
-    failed = join(cg, pid, &why) < 0;
-  int n = failed ? snprintf(msg, sizeof msg, "E%d:%s", why.errnum, why.msg)
-                 : snprintf(msg, sizeof msg, "J");
+  const char *failed = NULL;
+  if (s != NULL && (make_dirs(a, cg, &why) < 0 || set_limits(cg, s, &why) < 0))
+    failed = "set up its cgroups";
+  else if (join(cg, pid, &why) < 0)
+    failed = "join its cgroups";
+  int n = failed != NULL ? snprintf(msg, sizeof msg, "E%d:%s: %s", why.errnum,
+                                    failed, why.msg)
+                         : snprintf(msg, sizeof msg, "J");
+  if (n >= (int)sizeof msg) /* truncated: what the buffer holds */
+    n = (int)sizeof msg - 1;
   _exit(write(notify, msg, (size_t)n) == n ? 0 : 1);
 }
 
