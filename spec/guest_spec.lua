@@ -128,6 +128,16 @@ describe("the guest image", function()
     local a = assert(agentlib.open("unix:" .. dir .. "/agent.sock", { annotations = {} }))
     assert(a:connect(30))
     assert(a:ping())
+    -- a create_pod with a malformed clock is refused, and creates nothing
+    a:close()
+    local r = support.sh(string.format("python3 %s %s badtime",
+      q(support.project .. "/spec/fixtures/agent_raw.py"), q(dir .. "/agent.sock")))
+    assert.equal(0, r.code, r.stderr)
+    local bad = require("cjson").decode(r.stdout)
+    assert.is_false(bad.ok)
+    assert.matches("time_sec, time_nsec: expected seconds", bad.error, 1, true)
+    a = assert(agentlib.open("unix:" .. dir .. "/agent.sock", { annotations = {} }))
+    assert(a:connect(30))
     -- (share = "9p": the agent mounts the pod's share, tag vcshared)
     assert(a:create_pod({ pod_id = "p", run_dir = dir, volumes = {}, share = "9p" }))
     assert(a:create_container({ id = "c", rootfs = "/run/vc/shared/rootfs",
