@@ -4,7 +4,7 @@ max_line_length = 100
 -- count that, so unused locals named _x are allowed.
 ignore = { "211/_.*" }
 files["spec/**/*.lua"] = { std = "+busted" }
--- Policies run in a sandbox (src/luabox.c) where only these globals exist.
+-- Policies run in a sandbox (src/policy/luabox.c) where only these globals exist.
 stds.policy = {
   read_globals = {
     "_VERSION", "assert", "error", "getmetatable", "ipairs", "next", "pairs", "pcall",

@@ -15,7 +15,10 @@ PREFIX ?= /usr/local
 CC ?= cc
 CFLAGS ?= -O2 -g
 LUA_CFLAGS := $(shell pkg-config --cflags lua5.4)
-VC_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP \
+# -iquote src: an include across folders names its folder ("sys/error.h"), so
+# that each file's dependencies on the layers of src/ are plain to see
+# (scripts/check-layers holds them to docs/ARCHITECTURE.md's order).
+VC_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -iquote src \
              -DVC_VERSION='"$(VERSION)"' $(LUA_CFLAGS)
 # The libraries are linked statically (all but the C library): a vc
 # command starts ~0.5 ms sooner than with seven shared libraries to load
@@ -27,13 +30,16 @@ LDLIBS := -Wl,-E -Wl,-Bstatic -Wl,--whole-archive -llua5.4 -Wl,--no-whole-archiv
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer \
        -fno-sanitize-recover=all
 
-SRCS := $(wildcard src/*.c)
+# vc: every folder of src/ but the agent's (src/agentd/).
+SRC_DIRS := sys proto core hv agent policy host
+SRCS := $(foreach d,$(SRC_DIRS),$(wildcard src/$(d)/*.c))
 OBJS := $(SRCS:src/%.c=build/obj/%.o)
 SAN_OBJS := $(SRCS:src/%.c=build/asan/obj/%.o)
 
 # The agent: a static program (the guest has no libc), from src/agentd/
-# and the protocol code it shares with the host.
-AGENT_SRCS := $(wildcard src/agentd/*.c) src/json.c src/proto.c src/error.c
+# and the protocol code it shares with the host (src/proto/, src/sys/).
+AGENT_SRCS := $(wildcard src/agentd/*.c) src/proto/json.c src/proto/proto.c \
+              src/sys/error.c
 AGENT_OBJS := $(AGENT_SRCS:src/%.c=build/agent-obj/%.o)
 AGENT_SAN_OBJS := $(AGENT_SRCS:src/%.c=build/asan/agent-obj/%.o)
 
@@ -67,7 +73,7 @@ build/vc-init: guest/init.c
 
 build/agent-obj/%.o: src/%.c
 	@mkdir -p $(@D)
-	$(CC) $(VC_CFLAGS) -Isrc $(CFLAGS) -c -o $@ $<
+	$(CC) $(VC_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 # The sanitized agent is dynamic: the sanitizers do not link statically.
 # build/vc-asan runs it (a program's sibling with the same suffix).
@@ -76,7 +82,7 @@ build/vc-agent-asan: $(AGENT_SAN_OBJS)
 
 build/asan/agent-obj/%.o: src/%.c
 	@mkdir -p $(@D)
-	$(CC) $(VC_CFLAGS) -Isrc $(SAN) -O1 -g -c -o $@ $<
+	$(CC) $(VC_CFLAGS) $(SAN) -O1 -g -c -o $@ $<
 
 asan: build/vc-asan build/vc-agent-asan
 
@@ -88,7 +94,7 @@ build/asan/obj/%.o: src/%.c
 	$(CC) $(VC_CFLAGS) $(SAN) -O1 -g -c -o $@ $<
 
 -include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(AGENT_OBJS:.o=.d) $(AGENT_SAN_OBJS:.o=.d)
--include $(wildcard build/fuzz/obj/*.d build/fuzz/*.d)
+-include $(wildcard build/fuzz/obj/*/*.d build/fuzz/*.d)
 
 # A busybox root file system for examples and tests.
 rootfs: build/rootfs/bin/busybox
@@ -118,7 +124,7 @@ build/guest/pkg/stamp: $(wildcard /var/lib/apt/lists/*_Packages*)
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(patsubst fuzz/%.c,build/fuzz/%,$(wildcard fuzz/*.c))
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZ_OBJS := $(filter-out build/fuzz/obj/main.o,$(SRCS:src/%.c=build/fuzz/obj/%.o))
+FUZZ_OBJS := $(filter-out build/fuzz/obj/host/main.o,$(SRCS:src/%.c=build/fuzz/obj/%.o))
 
 # Without -Werror: gcc's build holds the warnings policy; a warning only
 # clang gives must not stop the fuzzing (it is still printed).
@@ -127,13 +133,15 @@ build/fuzz/obj/%.o: src/%.c
 	clang $(filter-out -Werror,$(VC_CFLAGS)) -g -O1 -fsanitize=fuzzer-no-link \
 	  $(FUZZ_SAN) -c -o $@ $<
 
+# A thin archive (T): its members keep their paths, so hv/mock.o and
+# agent/mock.o are two members, not one replacing the other.
 build/fuzz/libvc.a: $(FUZZ_OBJS)
 	rm -f $@
-	ar rcs $@ $^
+	ar rcsT $@ $^
 
 build/fuzz/%: fuzz/%.c build/fuzz/libvc.a
 	@mkdir -p $(@D)
-	clang $(VC_CFLAGS) -Isrc -DFUZZ_HOME='"$(CURDIR)"' -g -O1 \
+	clang $(VC_CFLAGS) -DFUZZ_HOME='"$(CURDIR)"' -g -O1 \
 	  -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< build/fuzz/libvc.a $(LDLIBS)
 
 fuzz: $(FUZZ_TARGETS)

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
-#include "proto.h"
+#include "proto/json.h"
+#include "proto/proto.h"
 
 static void request(const char *body, size_t len) {
   vc_err_t err;

@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lspec.h"
-#include "luahost.h"
+#include "core/lspec.h"
+#include "host/luahost.h"
 
 #ifndef FUZZ_HOME
 #error "FUZZ_HOME: the folder holding lua/vc (the Makefile sets it)"

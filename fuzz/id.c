@@ -23,8 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "luax.h"
-#include "storage.h"
+#include "core/core.h"
+#include "core/storage.h"
+#include "sys/luax.h"
 
 #define ROOT "/fuzz/root"
 

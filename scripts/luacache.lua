@@ -6,7 +6,7 @@
 --   build/vc run scripts/luacache.lua
 --
 -- vc loads a module from here only while the file is at least as new as
--- its source (src/luahost.c); compiling the modules at each start costs
+-- its source (src/host/luahost.c); compiling the modules at each start costs
 -- more than all of the rest of a short command's Lua.
 local build = require "vc.core.build"
 

@@ -5,7 +5,7 @@
 -- re-raised untouched, with its traceback.
 --
 -- One failure is not a failure: a wait of the C core that a Ctrl-C cut
--- short in vc repl (errno EINTR, see src/interrupt.h) is raised as an
+-- short in vc repl (errno EINTR, see src/sys/wait.h) is raised as an
 -- interruption, an ordinary error, so that it goes through every catch up
 -- to the prompt, after the undo steps and the locks on its way.
 local interrupt = require "vc.core.interrupt"

@@ -1,4 +1,9 @@
-/* agentd.h - the guest agent's private interface: its state, connections,
+/* src/agentd/ - vc-agent, the other end of the agent protocol: PID 1 of a
+ * guest VM (or of fresh namespaces on the host) that runs the containers.
+ * A static program: it may use src/proto/ and src/sys/ (but no Lua
+ * binding of them), and nothing else of vc.
+ *
+ * agentd.h - the guest agent's private interface: its state, connections,
  * containers and processes (docs/agent-protocol.md is the contract).
  *
  * The agent is one thread around one poll(2) loop; its whole state is one
@@ -14,9 +19,10 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "error.h"
-#include "json.h"
-#include "proto.h"
+#include "proto/json.h"
+#include "proto/proto.h"
+#include "sys/clock.h"
+#include "sys/error.h"
 
 #define AGENT_RING_SIZE (64u << 10)   /* output kept per stream */
 #define AGENT_OUT_MAX (16u << 20)     /* unsent bytes before a client is dropped */
@@ -134,7 +140,6 @@ struct agent {
 /* main.c */
 void agent_log(agent_t *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-int64_t now_ms(void);
 
 /* loop.c */
 int loop_run(agent_t *a, vc_err_t *err);

@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "agentd.h"
-#include "cleanup.h"
+#include "sys/cleanup.h"
 
 static const char *const cgroup_names[CG_N] = {"memory", "pids", "cpu",
                                                "cpuacct", "freezer"};

@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "agentd.h"
-#include "cleanup.h"
+#include "sys/cleanup.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define MAX_GROUPS 64
@@ -411,9 +411,9 @@ static int spawn(agent_t *a, int pidns, child_fn fn, const void *arg,
 static int child_report(int fd, bool want_ready, vc_err_t *err) {
   char buf[VC_ERR_MSG_MAX + 16];
   size_t len = 0;
-  int64_t deadline = now_ms() + AGENT_CHILD_TIMEOUT_MS;
+  int64_t deadline = vc_now_ms() + AGENT_CHILD_TIMEOUT_MS;
   for (;;) {
-    int64_t left = deadline - now_ms();
+    int64_t left = deadline - vc_now_ms();
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
     int r = left > 0 ? poll(&pfd, 1, (int)left) : 0;
     if (r < 0 && errno == EINTR)

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "agentd.h"
-#include "cleanup.h"
+#include "sys/cleanup.h"
 
 #define READ_CHUNK 65536
 #define PORT_RETRY_MS 100
@@ -126,7 +126,7 @@ void conn_drop(agent_t *a, conn_t *c) {
   if (c->port) {
     /* The host went away from the serial port: start over, keep the fd. */
     conn_forget(a, c);
-    c->retry_at = now_ms() + PORT_RETRY_MS;
+    c->retry_at = vc_now_ms() + PORT_RETRY_MS;
     return;
   }
   c->dead = true;
@@ -381,7 +381,7 @@ static void on_signal(agent_t *a) {
 
 /* Deadlines that passed: a wait times out, a stop turns to SIGKILL. */
 static void on_timers(agent_t *a) {
-  int64_t now = now_ms();
+  int64_t now = vc_now_ms();
   for (pending_t **pp = &a->pending; *pp != NULL;) {
     pending_t *q = *pp;
     if (q->deadline < 0 || q->deadline > now) {
@@ -423,7 +423,7 @@ static int poll_timeout(agent_t *a) {
       next = c->retry_at;
   if (next < 0)
     return -1;
-  int64_t left = next - now_ms();
+  int64_t left = next - vc_now_ms();
   return left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
 }
 
@@ -556,11 +556,11 @@ int loop_run(agent_t *a, vc_err_t *err) {
   }
   /* Say goodbye: what is queued (a shutdown's reply) goes out now, if
    * the client reads within a second. */
-  int64_t until = now_ms() + 1000;
+  int64_t until = vc_now_ms() + 1000;
   for (conn_t *c = a->conns; c != NULL; c = c->next)
-    while (!c->dead && c->out_len > 0 && now_ms() < until) {
+    while (!c->dead && c->out_len > 0 && vc_now_ms() < until) {
       struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
-      if (poll(&pfd, 1, (int)(until - now_ms())) <= 0)
+      if (poll(&pfd, 1, (int)(until - vc_now_ms())) <= 0)
         break;
       conn_write(a, c);
     }

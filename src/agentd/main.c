@@ -26,13 +26,7 @@
 #include <unistd.h>
 
 #include "agentd.h"
-#include "cleanup.h"
-
-int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "sys/cleanup.h"
 
 void agent_log(agent_t *a, const char *fmt, ...) {
   if (a->log == NULL)

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "agentd.h"
-#include "cleanup.h"
+#include "sys/cleanup.h"
 
 typedef struct req {
   const vc_json_t *msg;
@@ -252,7 +252,7 @@ static int op_stop_container(agent_t *a, conn_t *c, const req_t *r,
   bool now = timeout <= 0 || ctr->state == CTR_CREATED;
   kill(ctr->init.pid, now ? SIGKILL : SIGTERM);
   if (pending_add(a, PEND_STOP, c, r->id, &ctr->init,
-                  now ? -1 : now_ms() + timeout) == NULL)
+                  now ? -1 : vc_now_ms() + timeout) == NULL)
     return vc_error(err, ENOMEM, "stop");
   return 1;
 }
@@ -331,7 +331,7 @@ static int op_wait(agent_t *a, conn_t *c, const req_t *r, vc_err_t *err) {
     return vc_fail(err, ETIMEDOUT, "%s: still running",
                    proc_name(p, name, sizeof name));
   if (pending_add(a, PEND_WAIT, c, r->id, p,
-                  timeout < 0 ? -1 : now_ms() + timeout) == NULL)
+                  timeout < 0 ? -1 : vc_now_ms() + timeout) == NULL)
     return vc_error(err, ENOMEM, "wait");
   return 1;
 }

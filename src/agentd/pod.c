@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "agentd.h"
-#include "cleanup.h"
+#include "sys/cleanup.h"
 
 bool valid_id(const char *s) {
   if (s == NULL || !((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||

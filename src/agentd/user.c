@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "agentd.h"
-#include "cleanup.h"
+#include "sys/cleanup.h"
 
 #define FIELDS 7
 

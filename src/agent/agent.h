@@ -1,0 +1,117 @@
+/* src/agent/ - the host's clients of the agent: this interface, its
+ * registry and Lua binding (agent.c, vc.core.agent), one file per address
+ * scheme (unix.c, mock.c).  It may use src/sys/, src/proto/ and
+ * src/core/; never a hypervisor backend.
+ *
+ * agent.h - the interface to the agent that runs containers in a sandbox.
+ *
+ * An agent is reached at an address "scheme:rest" given by the hypervisor
+ * backend; the scheme picks the implementation (src/agent/<scheme>.c).  Every
+ * call names the container it acts on; the agent keeps the truth about its
+ * processes, the Lua layer keeps the pod's records. */
+#ifndef VC_AGENT_H
+#define VC_AGENT_H
+
+#include <stdbool.h>
+
+#include "core/spec.h"
+#include "sys/error.h"
+
+typedef enum vc_ctr_state {
+  VC_CTR_CREATED,
+  VC_CTR_RUNNING,
+  VC_CTR_EXITED,
+} vc_ctr_state_t;
+
+typedef struct vc_ctr_status {
+  vc_ctr_state_t state;
+  int pid;              /* in the sandbox's PID namespace, 0 when none */
+  int exit_code;        /* when exited: the code, or 128 + signal */
+  bool oom;             /* killed by the memory limit */
+} vc_ctr_status_t;
+
+/* The processes of a container, as the sandbox sees them. */
+typedef struct vc_proc_list {
+  size_t n;
+  struct vc_proc {
+    int pid;
+    char *cmd;
+  } *v;
+} vc_proc_list_t;
+
+typedef struct vc_ctr_stats {
+  unsigned long long cpu_ns;
+  unsigned long long memory_bytes;
+  unsigned long long memory_limit_bytes; /* 0: none */
+  unsigned long long pids;
+} vc_ctr_stats_t;
+
+/* What the agent kept of a process's output (the newest part). */
+typedef struct vc_output {
+  char *out, *err;
+  size_t out_len, err_len;
+  bool truncated;
+} vc_output_t;
+
+void vc_proc_list_free(vc_proc_list_t *l);
+void vc_output_free(vc_output_t *o);
+
+typedef struct vc_agent vc_agent_t;
+
+struct vc_agent_ops {
+  const char *scheme;
+  /* Reach the agent, retrying until timeout_s while the sandbox boots. */
+  int (*connect)(vc_agent_t *a, double timeout_s, vc_err_t *err);
+  int (*create_pod)(vc_agent_t *a, const vc_vm_spec_t *pod, vc_err_t *err);
+  int (*destroy_pod)(vc_agent_t *a, vc_err_t *err);
+  int (*create_container)(vc_agent_t *a, const vc_container_spec_t *c,
+                          vc_err_t *err);
+  int (*start_container)(vc_agent_t *a, const char *cid, vc_err_t *err);
+  /* SIGTERM, then SIGKILL after timeout_s. */
+  int (*stop_container)(vc_agent_t *a, const char *cid, double timeout_s,
+                        vc_err_t *err);
+  int (*remove_container)(vc_agent_t *a, const char *cid, vc_err_t *err);
+  int (*signal)(vc_agent_t *a, const char *cid, int sig, vc_err_t *err);
+  /* Run a new process in a running container; its output goes to out_fd
+   * and err_fd as it comes; *exit_code gets its status. */
+  int (*exec)(vc_agent_t *a, const char *cid, const vc_process_t *p,
+              int out_fd, int err_fd, int *exit_code, vc_err_t *err);
+  /* Wait up to timeout_s (< 0: forever) for the container's process to
+   * exit; ETIMEDOUT when it has not. */
+  int (*wait)(vc_agent_t *a, const char *cid, double timeout_s,
+              int *exit_code, vc_err_t *err);
+  int (*status)(vc_agent_t *a, const char *cid, vc_ctr_status_t *st,
+                vc_err_t *err);
+  int (*list_processes)(vc_agent_t *a, const char *cid, vc_proc_list_t *out,
+                        vc_err_t *err);
+  int (*stats)(vc_agent_t *a, const char *cid, vc_ctr_stats_t *out,
+               vc_err_t *err);
+  int (*read_output)(vc_agent_t *a, const char *cid, vc_output_t *out,
+                     vc_err_t *err);
+  int (*ping)(vc_agent_t *a, vc_err_t *err);
+  /* Ask the agent to end the sandbox (kill everything, exit/power off). */
+  int (*shutdown)(vc_agent_t *a, vc_err_t *err);
+  /* Release the connection (not the containers). */
+  void (*close)(vc_agent_t *a);
+};
+
+struct vc_agent {
+  const struct vc_agent_ops *ops;
+  char *address;              /* the whole "scheme:rest" */
+  const char *target;         /* the part after the scheme */
+  struct vc_kv *annotations;  /* the pod's annotations */
+  size_t n_annotations;
+  void *priv;                 /* the implementation's, freed by close */
+};
+
+/* The implementation for the scheme of address, or NULL. */
+const struct vc_agent_ops *vc_agent_find(const char *address);
+
+extern const struct vc_agent_ops vc_agent_mock_ops;
+extern const struct vc_agent_ops vc_agent_unix_ops;
+
+/* The Lua binding (vc.core.agent). */
+struct lua_State;
+int luaopen_vc_core_agent(struct lua_State *L);
+
+#endif

@@ -1,0 +1,604 @@
+/* unix.c - the host side of the agent protocol over a unix socket
+ * ("unix:PATH"), see docs/agent-protocol.md.
+ *
+ * One connection per handle, one request at a time: send a frame, read
+ * frames until the reply with the same id.  The agent's errors become
+ * this side's errors with the agent's own message. */
+#include <errno.h>
+#include <stdbool.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "proto/json.h"
+#include "proto/proto.h"
+#include "sys/cleanup.h"
+#include "sys/clock.h"
+#include "sys/unixsock.h"
+#include "sys/wait.h"
+
+/* Time allowed for a reply to an operation that does not wait on purpose. */
+#define REPLY_MS 30000
+
+struct conn {
+  int fd;
+  long long next_id;
+};
+
+static void json_freep(vc_json_t **v) {
+  vc_json_free(*v);
+}
+#define cleanup_json __attribute__((cleanup(json_freep)))
+
+static void jw_freep(vc_jw_t *w) {
+  vc_jw_free(w);
+}
+#define cleanup_jw __attribute__((cleanup(jw_freep)))
+
+static struct conn *conn_of(vc_agent_t *a, vc_err_t *err) {
+  struct conn *c = a->priv;
+  if (c == NULL || c->fd < 0) {
+    vc_fail(err, ENOTCONN, "agent %s: not connected", a->address);
+    return NULL;
+  }
+  return c;
+}
+
+/* Begin a request {"id": N, "op": op, ...}; the caller adds arguments. */
+static long long begin(struct conn *c, vc_jw_t *w, const char *op) {
+  long long id = ++c->next_id;
+  vc_jw_object(w);
+  vc_jw_key(w, "id");
+  vc_jw_int(w, id);
+  vc_jw_key(w, "op");
+  vc_jw_string(w, op);
+  return id;
+}
+
+static int send_request(vc_agent_t *a, struct conn *c, vc_jw_t *w,
+                        vc_err_t *err) {
+  const char *text;
+  size_t len;
+  vc_jw_end(w, '}');
+  if (vc_jw_finish(w, &text, &len, err) < 0 ||
+      vc_frame_write(c->fd, text, len, err) < 0)
+    return vc_error_prefix(err, "agent %s", a->address);
+  return 0;
+}
+
+/* Read the next frame for request id (events included); *msg is owned by
+ * the caller.  A failure closes the connection: its stream is unusable. */
+static int read_frame(vc_agent_t *a, struct conn *c, long long id,
+                      long long deadline, vc_json_t **msg, vc_err_t *err) {
+  for (;;) {
+    int left = deadline < 0 ? -1 : (int)(deadline - vc_now_ms());
+    if (deadline >= 0 && left < 0)
+      left = 0;
+    cleanup_free char *data = NULL;
+    size_t len;
+    if (vc_frame_read(c->fd, left, &data, &len, err) < 0) {
+      close(c->fd);
+      c->fd = -1;
+      return vc_error_prefix(err, "agent %s", a->address);
+    }
+    if (vc_json_parse(data, len, msg, err) < 0) {
+      close(c->fd);
+      c->fd = -1;
+      return vc_error_prefix(err, "agent %s: broken reply", a->address);
+    }
+    long long got = 0;
+    bool has_id = vc_json_get_int(*msg, "id", &got) == 0;
+    if (has_id && got == id)
+      return 0;
+    /* Lower ids are stale replies; anything else cannot come from an agent
+     * that follows the protocol. */
+    if (!has_id || got > id) {
+      vc_json_free(*msg);
+      *msg = NULL;
+      close(c->fd);
+      c->fd = -1;
+      return vc_fail(err, EPROTO, "agent %s: broken reply: %s", a->address,
+                     has_id ? "it answers a request never sent"
+                            : "not a JSON object with an integer id");
+    }
+    vc_json_free(*msg); /* a stale frame from an abandoned request */
+    *msg = NULL;
+  }
+}
+
+/* The reply to request id: 0 and *reply when ok, else the agent's error. */
+static int reply(vc_agent_t *a, struct conn *c, long long id,
+                 long long deadline, vc_json_t **reply, vc_err_t *err) {
+  vc_json_t *msg = NULL;
+  if (read_frame(a, c, id, deadline, &msg, err) < 0)
+    return -1;
+  if (vc_json_get_bool(msg, "ok", false)) {
+    *reply = msg;
+    return 0;
+  }
+  const char *why = vc_json_get_string(msg, "error");
+  long long e = 0;
+  vc_json_get_int(msg, "errno", &e);
+  vc_fail(err, (int)e, "%s", why != NULL ? why : "agent: malformed reply");
+  vc_json_free(msg);
+  return -1;
+}
+
+/* Send w (begun for id) and wait for its reply. */
+static int call(vc_agent_t *a, vc_jw_t *w, long long id, int timeout_ms,
+                vc_json_t **out, vc_err_t *err) {
+  struct conn *c = a->priv;
+  if (send_request(a, c, w, err) < 0)
+    return -1;
+  long long deadline = timeout_ms < 0 ? -1 : vc_now_ms() + timeout_ms;
+  vc_json_t *r = NULL;
+  if (reply(a, c, id, deadline, &r, err) < 0)
+    return -1;
+  if (out != NULL)
+    *out = r;
+  else
+    vc_json_free(r);
+  return 0;
+}
+
+/* A request with only a container id. */
+static int simple(vc_agent_t *a, const char *op, const char *cid,
+                  vc_json_t **out, vc_err_t *err) {
+  struct conn *c = conn_of(a, err);
+  if (c == NULL)
+    return -1;
+  cleanup_jw vc_jw_t w;
+  vc_jw_init(&w);
+  long long id = begin(c, &w, op);
+  if (cid != NULL) {
+    vc_jw_key(&w, "container_id");
+    vc_jw_string(&w, cid);
+  }
+  return call(a, &w, id, REPLY_MS, out, err);
+}
+
+static int dial(const char *path, int timeout_ms, vc_err_t *err) {
+  int fd = vc_unix_connect(path, timeout_ms, err);
+  if (fd < 0)
+    vc_error_prefix(err, "agent %s", path);
+  return fd;
+}
+
+static int handshake(vc_agent_t *a, struct conn *c, int timeout_ms,
+                     vc_err_t *err) {
+  cleanup_jw vc_jw_t w;
+  vc_jw_init(&w);
+  long long id = begin(c, &w, "version");
+  vc_jw_key(&w, "protocol");
+  vc_jw_int(&w, VC_PROTO_VERSION);
+  cleanup_json vc_json_t *r = NULL;
+  if (call(a, &w, id, timeout_ms, &r, err) < 0)
+    return -1;
+  long long v;
+  if (vc_json_get_int(r, "protocol", &v) < 0 || v != VC_PROTO_VERSION)
+    return vc_fail(err, EPROTO, "agent %s: speaks another protocol",
+                   a->address);
+  return 0;
+}
+
+static int unix_connect(vc_agent_t *a, double timeout_s, vc_err_t *err) {
+  struct conn *c = a->priv;
+  if (c == NULL) {
+    c = calloc(1, sizeof *c);
+    if (c == NULL)
+      return vc_error(err, ENOMEM, "agent");
+    c->fd = -1;
+    a->priv = c;
+  }
+  if (c->fd >= 0)
+    return 0;
+  /* The sandbox may still be starting: retry until the deadline. */
+  long long deadline = vc_now_ms() + (long long)(timeout_s * 1000);
+  int pause_ms = 2;
+  for (;;) {
+    long long left = deadline - vc_now_ms();
+    int fd = dial(a->target, left > 100 ? (int)left : 100, err);
+    if (fd >= 0) {
+      c->fd = fd;
+      break;
+    }
+    if ((err->errnum != ENOENT && err->errnum != ECONNREFUSED) ||
+        vc_now_ms() >= deadline)
+      return vc_error_prefix(err, "agent did not answer within %gs",
+                             timeout_s);
+    /* A boot that a Ctrl-C in vc repl ends (sys/wait.h). */
+    if (vc_sleep_ms(pause_ms, err) < 0)
+      return vc_error_prefix(err, "agent %s", a->address);
+    pause_ms = pause_ms < 50 ? pause_ms * 2 : pause_ms;
+  }
+  /* A VM's port accepts at once; the guest answers once it has booted. */
+  long long left = deadline - vc_now_ms();
+  if (handshake(a, c, left > 1000 ? (int)left : 1000, err) < 0) {
+    if (c->fd >= 0)
+      close(c->fd);
+    c->fd = -1;
+    return -1;
+  }
+  return 0;
+}
+
+static void write_strv(vc_jw_t *w, const char *key, char *const *v) {
+  vc_jw_key(w, key);
+  vc_jw_array(w);
+  for (; v != NULL && *v != NULL; v++)
+    vc_jw_string(w, *v);
+  vc_jw_end(w, ']');
+}
+
+static void write_process(vc_jw_t *w, const vc_process_t *p) {
+  write_strv(w, "argv", p->argv);
+  write_strv(w, "env", p->env);
+  vc_jw_key(w, "cwd");
+  vc_jw_string(w, p->cwd != NULL ? p->cwd : "/");
+  if (p->user != NULL) {
+    vc_jw_key(w, "user");
+    vc_jw_string(w, p->user);
+  }
+}
+
+static int unix_create_pod(vc_agent_t *a, const vc_vm_spec_t *pod,
+                           vc_err_t *err) {
+  struct conn *c = conn_of(a, err);
+  if (c == NULL)
+    return -1;
+  cleanup_jw vc_jw_t w;
+  vc_jw_init(&w);
+  long long id = begin(c, &w, "create_pod");
+  vc_jw_key(&w, "pod_id");
+  vc_jw_string(&w, pod->pod_id);
+  bool ninep = pod->share != NULL && strcmp(pod->share, "9p") == 0;
+  if (ninep) {
+    /* A VM's guest: its share, the host's time and fresh randomness (it
+     * may have started from a template, docs/agent-protocol.md). */
+    struct timespec now;
+    unsigned char rnd[32];
+    char hex[2 * sizeof rnd + 1];
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+      return vc_error(err, errno, "getrandom");
+    for (size_t i = 0; i < sizeof rnd; i++)
+      snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+    vc_jw_key(&w, "share");
+    vc_jw_string(&w, "vcshared");
+    /* Two numbers: JSON's exact integers end at 2^53, and the clock in
+     * nanoseconds is past it. */
+    vc_jw_key(&w, "time_sec");
+    vc_jw_int(&w, (long long)now.tv_sec);
+    vc_jw_key(&w, "time_nsec");
+    vc_jw_int(&w, (long long)now.tv_nsec);
+    vc_jw_key(&w, "entropy");
+    vc_jw_string(&w, hex);
+  }
+  vc_jw_key(&w, "volumes");
+  vc_jw_array(&w);
+  for (size_t i = 0; i < pod->n_volumes; i++) {
+    const struct vc_volume *v = &pod->volumes[i];
+    vc_jw_object(&w);
+    vc_jw_key(&w, "tag");
+    vc_jw_string(&w, v->tag);
+    vc_jw_key(&w, "type");
+    vc_jw_string(&w, ninep ? "9p" : "bind");
+    vc_jw_key(&w, "source");
+    char source[32]; /* a VM's 9p tag for volume i (src/hv/qemu.c) */
+    snprintf(source, sizeof source, "vcvol%zu", i);
+    vc_jw_string(&w, ninep ? source : v->host_path);
+    vc_jw_key(&w, "read_only");
+    vc_jw_bool(&w, v->read_only);
+    vc_jw_end(&w, '}');
+  }
+  vc_jw_end(&w, ']');
+  return call(a, &w, id, REPLY_MS, NULL, err);
+}
+
+static int unix_destroy_pod(vc_agent_t *a, vc_err_t *err) {
+  return simple(a, "destroy_pod", NULL, NULL, err);
+}
+
+static int unix_create_container(vc_agent_t *a, const vc_container_spec_t *s,
+                                 vc_err_t *err) {
+  struct conn *c = conn_of(a, err);
+  if (c == NULL)
+    return -1;
+  cleanup_jw vc_jw_t w;
+  vc_jw_init(&w);
+  long long id = begin(c, &w, "create_container");
+  vc_jw_key(&w, "container");
+  vc_jw_object(&w);
+  vc_jw_key(&w, "id");
+  vc_jw_string(&w, s->id);
+  vc_jw_key(&w, "rootfs");
+  vc_jw_string(&w, s->rootfs);
+  write_process(&w, &s->process);
+  vc_jw_key(&w, "mounts");
+  vc_jw_array(&w);
+  for (size_t i = 0; i < s->n_mounts; i++) {
+    vc_jw_object(&w);
+    vc_jw_key(&w, "volume");
+    vc_jw_string(&w, s->mounts[i].volume);
+    vc_jw_key(&w, "path");
+    vc_jw_string(&w, s->mounts[i].path);
+    vc_jw_key(&w, "read_only");
+    vc_jw_bool(&w, s->mounts[i].read_only);
+    vc_jw_end(&w, '}');
+  }
+  vc_jw_end(&w, ']');
+  vc_jw_key(&w, "resources");
+  vc_jw_object(&w);
+  const struct {
+    const char *key;
+    unsigned v;
+  } res[] = {{"memory_mib", s->resources.memory_mib},
+             {"pids", s->resources.pids},
+             {"cpu_quota_pct", s->resources.cpu_quota_pct}};
+  for (size_t i = 0; i < sizeof res / sizeof res[0]; i++) {
+    if (res[i].v == 0)
+      continue;
+    vc_jw_key(&w, res[i].key);
+    vc_jw_int(&w, res[i].v);
+  }
+  vc_jw_end(&w, '}');
+  vc_jw_end(&w, '}');
+  return call(a, &w, id, REPLY_MS, NULL, err);
+}
+
+static int unix_start_container(vc_agent_t *a, const char *cid,
+                                vc_err_t *err) {
+  return simple(a, "start_container", cid, NULL, err);
+}
+
+static int unix_stop_container(vc_agent_t *a, const char *cid,
+                               double timeout_s, vc_err_t *err) {
+  struct conn *c = conn_of(a, err);
+  if (c == NULL)
+    return -1;
+  cleanup_jw vc_jw_t w;
+  vc_jw_init(&w);
+  long long id = begin(c, &w, "stop_container");
+  vc_jw_key(&w, "container_id");
+  vc_jw_string(&w, cid);
+  vc_jw_key(&w, "timeout_ms");
+  vc_jw_int(&w, (long long)(timeout_s * 1000));
+  return call(a, &w, id, (int)(timeout_s * 1000) + REPLY_MS, NULL, err);
+}
+
+static int unix_remove_container(vc_agent_t *a, const char *cid,
+                                 vc_err_t *err) {
+  return simple(a, "remove_container", cid, NULL, err);
+}
+
+static int unix_signal(vc_agent_t *a, const char *cid, int sig,
+                       vc_err_t *err) {
+  struct conn *c = conn_of(a, err);
+  if (c == NULL)
+    return -1;
+  cleanup_jw vc_jw_t w;
+  vc_jw_init(&w);
+  long long id = begin(c, &w, "signal");
+  vc_jw_key(&w, "container_id");
+  vc_jw_string(&w, cid);
+  vc_jw_key(&w, "signal");
+  vc_jw_int(&w, sig);
+  return call(a, &w, id, REPLY_MS, NULL, err);
+}
+
+static int write_all(int fd, const char *p, size_t n, vc_err_t *err) {
+  while (n > 0) {
+    ssize_t k = write(fd, p, n);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k < 0)
+      return vc_error(err, errno, "exec: output");
+    p += k;
+    n -= (size_t)k;
+  }
+  return 0;
+}
+
+/* Copy one output event's data to its descriptor. */
+static int output_event(const vc_json_t *ev, int out_fd, int err_fd,
+                        vc_err_t *err) {
+  const char *stream = vc_json_get_string(ev, "stream");
+  const vc_json_t *data = vc_json_get(ev, "data");
+  if (stream == NULL || data == NULL || data->type != VC_JSON_STRING)
+    return vc_fail(err, EPROTO, "agent: malformed output event");
+  cleanup_free char *bytes = NULL;
+  size_t n;
+  if (vc_base64_decode(data->string, data->len, &bytes, &n, err) < 0)
+    return vc_error_prefix(err, "agent: output event");
+  int fd = strcmp(stream, "stderr") == 0 ? err_fd : out_fd;
+  /* A reader that went away (a closed pipe) does not stop the process. */
+  if (write_all(fd, bytes, n, err) < 0 && err->errnum != EPIPE)
+    return -1;
+  return 0;
+}
+
+static int unix_exec(vc_agent_t *a, const char *cid, const vc_process_t *p,
+                     int out_fd, int err_fd, int *exit_code, vc_err_t *err) {
+  struct conn *c = conn_of(a, err);
+  if (c == NULL)
+    return -1;
+  cleanup_jw vc_jw_t w;
+  vc_jw_init(&w);
+  long long id = begin(c, &w, "exec");
+  vc_jw_key(&w, "container_id");
+  vc_jw_string(&w, cid);
+  vc_jw_key(&w, "process");
+  vc_jw_object(&w);
+  write_process(&w, p);
+  vc_jw_end(&w, '}');
+  vc_jw_key(&w, "stream");
+  vc_jw_bool(&w, true);
+  if (call(a, &w, id, REPLY_MS, NULL, err) < 0)
+    return -1;
+  for (;;) {
+    cleanup_json vc_json_t *ev = NULL;
+    if (read_frame(a, c, id, -1, &ev, err) < 0)
+      return -1;
+    const char *kind = vc_json_get_string(ev, "event");
+    if (kind != NULL && strcmp(kind, "output") == 0) {
+      if (output_event(ev, out_fd, err_fd, err) < 0)
+        return -1;
+      continue;
+    }
+    long long code;
+    if (kind == NULL || strcmp(kind, "exit") != 0 ||
+        vc_json_get_int(ev, "exit_code", &code) < 0)
+      return vc_fail(err, EPROTO, "agent: malformed exec event");
+    *exit_code = (int)code;
+    return 0;
+  }
+}
+
+static int unix_wait(vc_agent_t *a, const char *cid, double timeout_s,
+                     int *exit_code, vc_err_t *err) {
+  struct conn *c = conn_of(a, err);
+  if (c == NULL)
+    return -1;
+  cleanup_jw vc_jw_t w;
+  vc_jw_init(&w);
+  long long id = begin(c, &w, "wait");
+  vc_jw_key(&w, "container_id");
+  vc_jw_string(&w, cid);
+  vc_jw_key(&w, "timeout_ms");
+  long long ms = timeout_s < 0 ? -1 : (long long)(timeout_s * 1000);
+  vc_jw_int(&w, ms);
+  cleanup_json vc_json_t *r = NULL;
+  if (call(a, &w, id, ms < 0 ? -1 : (int)ms + REPLY_MS, &r, err) < 0)
+    return -1;
+  long long code;
+  if (vc_json_get_int(r, "exit_code", &code) < 0)
+    return vc_fail(err, EPROTO, "agent: wait: no exit_code in the reply");
+  *exit_code = (int)code;
+  return 0;
+}
+
+static int unix_status(vc_agent_t *a, const char *cid, vc_ctr_status_t *st,
+                       vc_err_t *err) {
+  cleanup_json vc_json_t *r = NULL;
+  if (simple(a, "status", cid, &r, err) < 0)
+    return -1;
+  const char *state = vc_json_get_string(r, "state");
+  long long pid = 0, code = -1;
+  vc_json_get_int(r, "pid", &pid);
+  vc_json_get_int(r, "exit_code", &code);
+  if (state == NULL)
+    return vc_fail(err, EPROTO, "agent: status: no state in the reply");
+  st->state = strcmp(state, "running") == 0  ? VC_CTR_RUNNING
+              : strcmp(state, "exited") == 0 ? VC_CTR_EXITED
+                                             : VC_CTR_CREATED;
+  st->pid = (int)pid;
+  st->exit_code = (int)code;
+  st->oom = vc_json_get_bool(r, "oom", false);
+  return 0;
+}
+
+static int unix_list_processes(vc_agent_t *a, const char *cid,
+                               vc_proc_list_t *out, vc_err_t *err) {
+  cleanup_json vc_json_t *r = NULL;
+  if (simple(a, "list_processes", cid, &r, err) < 0)
+    return -1;
+  const vc_json_t *list = vc_json_get(r, "processes");
+  if (list == NULL || list->type != VC_JSON_ARRAY)
+    return vc_fail(err, EPROTO, "agent: list_processes: no processes");
+  out->v = calloc(list->n + 1, sizeof *out->v);
+  if (out->v == NULL)
+    return vc_error(err, ENOMEM, "agent");
+  for (size_t i = 0; i < list->n; i++) {
+    long long pid = 0;
+    const char *cmd = vc_json_get_string(list->items[i], "cmd");
+    vc_json_get_int(list->items[i], "pid", &pid);
+    out->v[i].pid = (int)pid;
+    out->v[i].cmd = strdup(cmd != NULL ? cmd : "");
+    out->n++;
+    if (out->v[i].cmd == NULL) {
+      vc_proc_list_free(out);
+      return vc_error(err, ENOMEM, "agent");
+    }
+  }
+  return 0;
+}
+
+static unsigned long long uint_of(const vc_json_t *r, const char *key) {
+  long long v = 0;
+  return vc_json_get_int(r, key, &v) == 0 && v > 0 ? (unsigned long long)v : 0;
+}
+
+static int unix_stats(vc_agent_t *a, const char *cid, vc_ctr_stats_t *out,
+                      vc_err_t *err) {
+  cleanup_json vc_json_t *r = NULL;
+  if (simple(a, "stats", cid, &r, err) < 0)
+    return -1;
+  out->cpu_ns = uint_of(r, "cpu_ns");
+  out->memory_bytes = uint_of(r, "memory_bytes");
+  out->memory_limit_bytes = uint_of(r, "memory_limit_bytes");
+  out->pids = uint_of(r, "pids");
+  return 0;
+}
+
+static int unix_read_output(vc_agent_t *a, const char *cid, vc_output_t *out,
+                            vc_err_t *err) {
+  cleanup_json vc_json_t *r = NULL;
+  if (simple(a, "read_output", cid, &r, err) < 0)
+    return -1;
+  const vc_json_t *o = vc_json_get(r, "stdout"), *e = vc_json_get(r, "stderr");
+  if (o == NULL || e == NULL || o->type != VC_JSON_STRING ||
+      e->type != VC_JSON_STRING)
+    return vc_fail(err, EPROTO, "agent: read_output: malformed reply");
+  if (vc_base64_decode(o->string, o->len, &out->out, &out->out_len, err) < 0)
+    return -1;
+  if (vc_base64_decode(e->string, e->len, &out->err, &out->err_len, err) < 0) {
+    vc_output_free(out);
+    return -1;
+  }
+  out->truncated = vc_json_get_bool(r, "truncated", false);
+  return 0;
+}
+
+static int unix_ping(vc_agent_t *a, vc_err_t *err) {
+  return simple(a, "ping", NULL, NULL, err);
+}
+
+static int unix_shutdown(vc_agent_t *a, vc_err_t *err) {
+  return simple(a, "shutdown", NULL, NULL, err);
+}
+
+static void unix_close(vc_agent_t *a) {
+  struct conn *c = a->priv;
+  if (c != NULL && c->fd >= 0)
+    close(c->fd);
+  free(c);
+  a->priv = NULL;
+}
+
+const struct vc_agent_ops vc_agent_unix_ops = {
+    .scheme = "unix",
+    .connect = unix_connect,
+    .create_pod = unix_create_pod,
+    .destroy_pod = unix_destroy_pod,
+    .create_container = unix_create_container,
+    .start_container = unix_start_container,
+    .stop_container = unix_stop_container,
+    .remove_container = unix_remove_container,
+    .signal = unix_signal,
+    .exec = unix_exec,
+    .wait = unix_wait,
+    .status = unix_status,
+    .list_processes = unix_list_processes,
+    .stats = unix_stats,
+    .read_output = unix_read_output,
+    .ping = unix_ping,
+    .shutdown = unix_shutdown,
+    .close = unix_close,
+};

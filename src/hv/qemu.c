@@ -1,0 +1,578 @@
+/* qemu.c - a pod is a QEMU microvm booting vc's guest kernel and initrd,
+ * whose /init runs vc-agent on a virtio-serial port.
+ *
+ * QEMU is started with -daemonize, so it outlives the vc process.  Files in
+ * RUN_DIR: ctrl.sock (QMP, ours), monitor.sock (QMP, for monitoring tools),
+ * agent.sock (the agent's virtio-serial port), console.log (the guest's
+ * serial console), qemu.pid, qemu.log (QEMU's own errors), and .shared/,
+ * shared with the guest over 9p (tag "vcshared", mounted by the agent at
+ * /run/vc/shared), where each container's rootfs is bind-mounted.
+ *
+ * A VM can also start from a saved state (spec.incoming, a template that
+ * save wrote from a VM booted to the point where its agent waits): QEMU
+ * loads it instead of booting, in a fraction of the time, with the same
+ * devices but this pod's sockets and shares (lua/vc/template.lua). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hypervisor.h"
+#include "qmp.h"
+#include "proto/json.h"
+#include "sys/cleanup.h"
+#include "sys/fileio.h"
+#include "sys/process.h"
+
+#define QEMU "qemu-system-x86_64"
+#define GUEST_SHARED "/run/vc/shared"
+#define QMP_MS 2000
+/* TCG's translation cache, in MiB.  QEMU's default (1 GiB) lets a
+ * long-lived guest grow QEMU's RSS by whatever code it ever ran; a pod's
+ * boot and first containers fill ~45 MiB.  A smaller cache flushes during
+ * boot (32 MiB: 12 MiB less idle RSS, ~90 ms more of QEMU's CPU time per
+ * pod start here). */
+#define TCG_TB_MIB 64
+/* Kernel options under TCG, where every guest instruction is emulated:
+ * the initcalls left out are a self-test and tracing files nothing in a
+ * pod uses (~70 ms of QEMU's CPU time per boot here, docs/PERFORMANCE.md);
+ * nowatchdog drops the lockup detectors, which a vCPU starved on a busy
+ * host (many pods booting at once) would trip for no guest fault. */
+#define TCG_KERNEL_PARAMS                                                      \
+  " nowatchdog initcall_blacklist=crypto_kdf108_init,init_kprobe_trace,"      \
+  "init_trace_printk_function_export"
+
+static int path_in(vc_hv_t *hv, const char *name, char *out, size_t size,
+                   vc_err_t *err) {
+  if ((size_t)snprintf(out, size, "%s/%s", hv->spec.run_dir, name) >= size)
+    return vc_fail(err, ENAMETOOLONG, "qemu: %s/%s: path too long",
+                   hv->spec.run_dir, name);
+  return 0;
+}
+
+/* KVM where /dev/kvm opens and the CPU has virtualisation extensions: a
+ * /dev/kvm without vmx or svm (seen on some sandboxed hosts) accepts a VM
+ * that then never runs. */
+static bool kvm_usable(void) {
+  int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return false;
+  close(fd);
+  cleanup_file FILE *f = fopen("/proc/cpuinfo", "re");
+  char line[4096];
+  while (f != NULL && fgets(line, sizeof line, f) != NULL)
+    if (strncmp(line, "flags", 5) == 0)
+      return strstr(line, " vmx") != NULL || strstr(line, " svm") != NULL;
+  return false;
+}
+
+/* The host's TSC rate in kHz, from /proc/cpuinfo; 0 when unknown.  Passing
+ * it to the guest avoids a hang calibrating against the PIT on microvm. */
+static unsigned long tsc_khz(void) {
+  cleanup_file FILE *f = fopen("/proc/cpuinfo", "re");
+  char line[256];
+  double mhz = 0;
+  while (f != NULL && fgets(line, sizeof line, f) != NULL)
+    if (sscanf(line, "cpu MHz : %lf", &mhz) == 1 ||
+        sscanf(line, "cpu MHz\t: %lf", &mhz) == 1)
+      break;
+  return (unsigned long)(mhz * 1000);
+}
+
+static int check_file(const char *what, const char *path, vc_err_t *err) {
+  if (path == NULL)
+    return vc_fail(err, EINVAL, "qemu: no %s given (run make guest)", what);
+  if (access(path, R_OK) < 0)
+    return vc_error(err, errno, "qemu: %s %s", what, path);
+  return 0;
+}
+
+static int qemu_create(vc_hv_t *hv, vc_err_t *err) {
+  char shared[PATH_MAX];
+  if (check_file("kernel", hv->spec.kernel, err) < 0 ||
+      check_file("initrd", hv->spec.initrd, err) < 0 ||
+      path_in(hv, ".shared", shared, sizeof shared, err) < 0)
+    return -1;
+  for (size_t i = 0; i < hv->spec.n_volumes; i++)
+    if (access(hv->spec.volumes[i].host_path, F_OK) < 0)
+      return vc_error(err, errno, "qemu: volume %s: %s",
+                      hv->spec.volumes[i].tag, hv->spec.volumes[i].host_path);
+  if (mkdir(shared, 0750) < 0 && errno != EEXIST)
+    return vc_error(err, errno, "qemu: %s", shared);
+  return 0;
+}
+
+/* argv for QEMU, its strings in buf (one allocation, freed by the caller). */
+struct cmdline {
+  char *argv[96];
+  int argc;
+  char buf[16384];
+  size_t used;
+};
+
+static int add(struct cmdline *c, vc_err_t *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int add(struct cmdline *c, vc_err_t *err, const char *fmt, ...) {
+  if (c->argc >= (int)(sizeof c->argv / sizeof c->argv[0]) - 1)
+    return vc_fail(err, E2BIG, "qemu: too many arguments");
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(c->buf + c->used, sizeof c->buf - c->used, fmt, ap);
+  va_end(ap);
+  if (n < 0 || (size_t)n >= sizeof c->buf - c->used)
+    return vc_fail(err, E2BIG, "qemu: command line too long");
+  c->argv[c->argc++] = c->buf + c->used;
+  c->argv[c->argc] = NULL;
+  c->used += (size_t)n + 1;
+  return 0;
+}
+
+/* A 9p share: commas in the path are doubled, as QEMU's option syntax wants. */
+static int add_share(struct cmdline *c, int n, const char *path,
+                     const char *tag, bool ro, vc_err_t *err) {
+  char escaped[PATH_MAX * 2];
+  size_t j = 0;
+  for (const char *p = path; *p != '\0' && j < sizeof escaped - 2; p++) {
+    if (*p == ',')
+      escaped[j++] = ',';
+    escaped[j++] = *p;
+  }
+  escaped[j] = '\0';
+  if (add(c, err, "-fsdev") < 0 ||
+      add(c, err, "local,id=fs%d,path=%s,security_model=none%s", n, escaped,
+          ro ? ",readonly=on" : "") < 0 ||
+      add(c, err, "-device") < 0 ||
+      add(c, err, "virtio-9p-device,fsdev=fs%d,mount_tag=%s", n, tag) < 0)
+    return -1;
+  return 0;
+}
+
+static int build_cmdline(vc_hv_t *hv, struct cmdline *c, bool kvm,
+                         vc_err_t *err) {
+  const char *run = hv->spec.run_dir;
+  unsigned long khz = tsc_khz();
+  char tsc[64] = "";
+  if (khz > 0)
+    snprintf(tsc, sizeof tsc, " tsc_early_khz=%lu", khz);
+  if (add(c, err, QEMU) < 0 || add(c, err, "-name") < 0 ||
+      add(c, err, "vc-%s", hv->spec.pod_id) < 0 ||
+      add(c, err, "-accel") < 0 ||
+      (kvm ? add(c, err, "kvm") : add(c, err, "tcg,tb-size=%d", TCG_TB_MIB)) < 0 ||
+      add(c, err, "-m") < 0 || add(c, err, "%u", hv->spec.memory_mib) < 0 ||
+      add(c, err, "-smp") < 0 || add(c, err, "%u", hv->spec.cpus) < 0 ||
+      add(c, err, "-nodefaults") < 0 || add(c, err, "-no-user-config") < 0 ||
+      add(c, err, "-display") < 0 || add(c, err, "none") < 0 ||
+      add(c, err, "-no-reboot") < 0 || add(c, err, "-machine") < 0 ||
+      add(c, err, "microvm") < 0 || add(c, err, "-kernel") < 0 ||
+      add(c, err, "%s", hv->spec.kernel) < 0 || add(c, err, "-initrd") < 0 ||
+      add(c, err, "%s", hv->spec.initrd) < 0 || add(c, err, "-append") < 0 ||
+      add(c, err, "console=ttyS0 quiet panic=-1 cryptomgr.notests%s%s%s%s",
+          tsc, kvm ? "" : TCG_KERNEL_PARAMS,
+          hv->spec.kernel_params != NULL ? " " : "",
+          hv->spec.kernel_params != NULL ? hv->spec.kernel_params : "") < 0 ||
+      add(c, err, "-serial") < 0 || add(c, err, "file:%s/console.log", run) < 0 ||
+      add(c, err, "-qmp") < 0 ||
+      add(c, err, "unix:%s/ctrl.sock,server=on,wait=off", run) < 0 ||
+      add(c, err, "-qmp") < 0 ||
+      add(c, err, "unix:%s/monitor.sock,server=on,wait=off", run) < 0 ||
+      /* one port: fewer virtqueues for the guest to set up than the
+       * default 31 (port 0 is the console's, so the agent's is 1) */
+      add(c, err, "-device") < 0 ||
+      add(c, err, "virtio-serial-device,max_ports=2") < 0 ||
+      add(c, err, "-chardev") < 0 ||
+      add(c, err, "socket,path=%s/agent.sock,server=on,wait=off,id=agent",
+          run) < 0 ||
+      add(c, err, "-device") < 0 ||
+      add(c, err, "virtserialport,chardev=agent,name=agent.0") < 0)
+    return -1;
+  char shared[PATH_MAX];
+  if (path_in(hv, ".shared", shared, sizeof shared, err) < 0 ||
+      add_share(c, 0, shared, "vcshared", false, err) < 0)
+    return -1;
+  /* Volume N's 9p tag is "vcvolN", not the volume's own: the guest reads
+   * the tags when it boots, and a VM started from a template has the
+   * template's (the agent is told which tag is which volume). */
+  for (size_t i = 0; i < hv->spec.n_volumes; i++) {
+    const struct vc_volume *v = &hv->spec.volumes[i];
+    char tag[32];
+    snprintf(tag, sizeof tag, "vcvol%zu", i);
+    if (add_share(c, (int)i + 1, v->host_path, tag, v->read_only, err) < 0)
+      return -1;
+  }
+  if (hv->spec.incoming != NULL) {
+    /* QEMU runs this with /bin/sh: the path goes in single quotes. */
+    if (strchr(hv->spec.incoming, '\'') != NULL)
+      return vc_fail(err, EINVAL, "qemu: template path %s has a quote",
+                     hv->spec.incoming);
+    if (add(c, err, "-incoming") < 0 ||
+        add(c, err, "exec:cat '%s'", hv->spec.incoming) < 0)
+      return -1;
+  }
+  if (hv->spec.foreground)
+    return 0;
+  if (add(c, err, "-daemonize") < 0 || add(c, err, "-pidfile") < 0 ||
+      add(c, err, "%s/qemu.pid", run) < 0)
+    return -1;
+  return 0;
+}
+
+/* The tail of a file, for error messages. */
+static void tail_of(const char *path, char *out, size_t size) {
+  cleanup_free char *data = NULL;
+  size_t len;
+  vc_err_t err;
+  out[0] = '\0';
+  if (vc_read_file(path, 4 << 20, &data, &len, &err) < 0)
+    return;
+  while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+    data[--len] = '\0';
+  snprintf(out, size, "%s", data + (len > size - 1 ? len - (size - 1) : 0));
+}
+
+/* The daemonized QEMU's pid, once its launcher (child) has exited. */
+static int daemon_pid(vc_hv_t *hv, pid_t child, const char *log,
+                      const char *pidfile, vc_err_t *err) {
+  char why[512];
+  int status;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+    ;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    tail_of(log, why, sizeof why);
+    return vc_fail(err, EIO, "qemu: cannot start: %s",
+                   why[0] != '\0' ? why : "it failed");
+  }
+  cleanup_free char *pid = NULL;
+  size_t len;
+  if (vc_read_file(pidfile, 64, &pid, &len, err) < 0)
+    return vc_error_prefix(err, "qemu: started, but no pid file");
+  hv->info.pid = (pid_t)atoi(pid);
+  if (hv->info.pid <= 0 ||
+      vc_proc_start_time(hv->info.pid, &hv->info.start_time, err) < 0)
+    return vc_fail(err, ESRCH, "qemu: started, then gone: %s",
+                   (tail_of(log, why, sizeof why), why));
+  return 0;
+}
+
+static bool alive(vc_hv_t *hv) {
+  return vc_proc_alive(hv->info.pid, hv->info.start_time);
+}
+
+/* A VM started from a saved state (spec.incoming) is paused once QEMU has
+ * loaded it, as it was saved: wait for that, then let it run.  A state
+ * QEMU cannot load makes it exit, which fails here. */
+static int resume_loaded(vc_hv_t *hv, vc_err_t *err) {
+  char sock[PATH_MAX];
+  if (path_in(hv, "ctrl.sock", sock, sizeof sock, err) < 0)
+    return -1;
+  cleanup_close int fd = -1;
+  if (vc_qmp_connect(sock, QMP_MS, &fd, err) < 0)
+    return vc_error_prefix(err, "qemu: start from %s", hv->spec.incoming);
+  struct timespec step = {0, 5 * 1000 * 1000};
+  for (int i = 0; i < 12000; i++) { /* a minute */
+    vc_json_t *r = NULL;
+    if (vc_qmp_execute(fd, "query-status", QMP_MS, &r, err) < 0)
+      return vc_error_prefix(err, "qemu: start from %s", hv->spec.incoming);
+    const char *st = vc_json_get_string(vc_json_get(r, "return"), "status");
+    bool loading = st != NULL && strcmp(st, "inmigrate") == 0;
+    bool running = st != NULL && strcmp(st, "running") == 0;
+    bool paused = st != NULL && (strcmp(st, "paused") == 0 ||
+                                 strcmp(st, "postmigrate") == 0 ||
+                                 strcmp(st, "prelaunch") == 0);
+    if (!loading && !running && !paused)
+      vc_fail(err, EIO, "qemu: start from %s: the VM is %s",
+              hv->spec.incoming, st != NULL ? st : "in no known state");
+    vc_json_free(r);
+    if (running)
+      return 0;
+    if (paused)
+      return vc_qmp_execute(fd, "cont", QMP_MS, NULL, err) < 0
+                 ? vc_error_prefix(err, "qemu: start from %s",
+                                   hv->spec.incoming)
+                 : 0;
+    if (!loading)
+      return -1;
+    nanosleep(&step, NULL);
+  }
+  return vc_fail(err, ETIMEDOUT, "qemu: start from %s: still loading",
+                 hv->spec.incoming);
+}
+
+static int qemu_start(vc_hv_t *hv, vc_err_t *err) {
+  char sock[PATH_MAX], log[PATH_MAX], pidfile[PATH_MAX];
+  if (path_in(hv, "agent.sock", sock, sizeof sock, err) < 0 ||
+      path_in(hv, "qemu.log", log, sizeof log, err) < 0 ||
+      path_in(hv, "qemu.pid", pidfile, sizeof pidfile, err) < 0)
+    return -1;
+  if (strlen(sock) + 2 >= 108) /* sun_path; monitor.sock is longer by 2 */
+    return vc_fail(err, ENAMETOOLONG, "qemu: socket path %s is too long "
+                   "(use a shorter --root)", sock);
+  bool kvm = kvm_usable();
+  cleanup_free struct cmdline *c = calloc(1, sizeof *c);
+  if (c == NULL)
+    return vc_error(err, ENOMEM, "qemu");
+  if (build_cmdline(hv, c, kvm, err) < 0)
+    return -1;
+  unlink(pidfile);
+  cleanup_close int logfd =
+      open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (logfd < 0)
+    return vc_error(err, errno, "qemu: %s", log);
+  pid_t parent = getpid();
+  pid_t child = fork();
+  if (child < 0)
+    return vc_error(err, errno, "qemu: fork");
+  if (child == 0) {
+    /* vc repl blocks SIGINT (sys/wait.h): the VM starts with none blocked. */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    /* A foreground VM (a template being made) ends with this process.  So
+     * does QEMU before it daemonizes: a vc killed while QEMU starts leaves
+     * a VM only if QEMU has forked it already, never one that appears
+     * later, after a gc has looked (the daemon does not inherit this). */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+      _exit(127);
+    int null = open("/dev/null", O_RDWR);
+    if (null < 0 || dup2(null, 0) < 0 || dup2(logfd, 1) < 0 ||
+        dup2(logfd, 2) < 0)
+      _exit(127);
+    setsid();
+    execvp(c->argv[0], c->argv);
+    dprintf(2, "%s: %s\n", c->argv[0], strerror(errno));
+    _exit(127);
+  }
+  if (hv->spec.foreground) {
+    hv->info.pid = child;
+    if (vc_proc_start_time(child, &hv->info.start_time, err) < 0)
+      return vc_error_prefix(err, "qemu: started, then gone");
+  } else if (daemon_pid(hv, child, log, pidfile, err) < 0) {
+    return -1;
+  }
+  if (hv->spec.incoming != NULL && resume_loaded(hv, err) < 0) {
+    vc_proc_end(hv->info.pid, hv->info.start_time, SIGKILL, 5);
+    return -1;
+  }
+  snprintf(hv->info.accel, sizeof hv->info.accel, "%s", kvm ? "kvm" : "tcg");
+  snprintf(hv->info.share, sizeof hv->info.share, "9p");
+  snprintf(hv->info.agent, sizeof hv->info.agent, "unix:%.500s", sock);
+  return 0;
+}
+
+/* Run one QMP command on the control socket. */
+static int qmp(vc_hv_t *hv, const char *cmd, vc_json_t **ret, vc_err_t *err) {
+  char path[PATH_MAX];
+  if (path_in(hv, "ctrl.sock", path, sizeof path, err) < 0)
+    return -1;
+  cleanup_close int fd = -1;
+  if (vc_qmp_connect(path, QMP_MS, &fd, err) < 0 ||
+      vc_qmp_execute(fd, cmd, QMP_MS, ret, err) < 0)
+    return -1;
+  return 0;
+}
+
+static int qemu_status(vc_hv_t *hv, vc_vm_state_t *state, vc_err_t *err) {
+  (void)err;
+  if (hv->info.pid == 0) {
+    *state = VC_VM_NONE;
+    return 0;
+  }
+  if (!alive(hv)) {
+    *state = VC_VM_STOPPED;
+    return 0;
+  }
+  vc_json_t *r = NULL;
+  vc_err_t qerr;
+  if (qmp(hv, "query-status", &r, &qerr) < 0) {
+    *state = VC_VM_RUNNING; /* alive, but its monitor is busy */
+    return 0;
+  }
+  const char *st = vc_json_get_string(vc_json_get(r, "return"), "status");
+  *state = st == NULL || strcmp(st, "running") == 0 ? VC_VM_RUNNING
+           : strcmp(st, "paused") == 0              ? VC_VM_PAUSED
+           : strcmp(st, "shutdown") == 0 || strcmp(st, "guest-panicked") == 0
+               ? VC_VM_STOPPED
+               : VC_VM_RUNNING;
+  vc_json_free(r);
+  return 0;
+}
+
+static int qemu_pause(vc_hv_t *hv, vc_err_t *err) {
+  if (!alive(hv))
+    return vc_fail(err, ESRCH, "qemu: the VM is not running");
+  return qmp(hv, "stop", NULL, err);
+}
+
+static int qemu_resume(vc_hv_t *hv, vc_err_t *err) {
+  if (!alive(hv))
+    return vc_fail(err, ESRCH, "qemu: the VM is not running");
+  return qmp(hv, "cont", NULL, err);
+}
+
+/* The guest may be powering off already (the agent's shutdown): give it a
+ * moment, then QMP quit, then SIGTERM, then SIGKILL. */
+static int end_vm(vc_hv_t *hv, double timeout_s, vc_err_t *err) {
+  pid_t pid = hv->info.pid;
+  unsigned long long start = hv->info.start_time;
+  if (!alive(hv))
+    return 0;
+  if (vc_proc_end(pid, start, 0, timeout_s < 1 ? timeout_s : 1))
+    return 0;
+  vc_err_t qerr;
+  if (qmp(hv, "quit", NULL, &qerr) == 0 && vc_proc_end(pid, start, 0, 2))
+    return 0;
+  if (vc_proc_end(pid, start, SIGTERM, 2) ||
+      vc_proc_end(pid, start, SIGKILL, 5))
+    return 0;
+  return vc_fail(err, EBUSY, "qemu: process %d survives SIGKILL", (int)pid);
+}
+
+/* Stop the VM, then remove the sockets and pid file nothing serves any
+ * more (a later start makes them anew). */
+static int qemu_stop(vc_hv_t *hv, double timeout_s, vc_err_t *err) {
+  if (end_vm(hv, timeout_s, err) < 0)
+    return -1;
+  if (hv->spec.foreground && hv->info.pid > 0) /* our child: reap it */
+    while (waitpid(hv->info.pid, NULL, 0) < 0 && errno == EINTR)
+      ;
+  static const char *const files[] = {"ctrl.sock", "monitor.sock",
+                                      "agent.sock", "qemu.pid", NULL};
+  for (size_t i = 0; files[i] != NULL; i++) {
+    char p[PATH_MAX];
+    vc_err_t ignored;
+    if (path_in(hv, files[i], p, sizeof p, &ignored) == 0)
+      unlink(p);
+  }
+  return 0;
+}
+
+/* Pause the VM, migrate its whole state to path ("exec:", since QEMU 7.2
+ * has no "file:") and wait until it is written.  Paused first: a guest
+ * copied while it ran under TCG was seen to panic once started from the
+ * copy, now and then; a VM started from a paused state is resumed by
+ * qemu_start. */
+static int qemu_save(vc_hv_t *hv, const char *path, double timeout_s,
+                     vc_err_t *err) {
+  if (!alive(hv))
+    return vc_fail(err, ESRCH, "qemu: the VM is not running");
+  if (strpbrk(path, "'\"\\") != NULL)
+    return vc_fail(err, EINVAL, "qemu: save to %s: a quote in the path", path);
+  char sock[PATH_MAX], line[PATH_MAX + 128];
+  if (path_in(hv, "ctrl.sock", sock, sizeof sock, err) < 0)
+    return -1;
+  snprintf(line, sizeof line,
+           "{\"execute\":\"migrate\",\"arguments\":{\"uri\":"
+           "\"exec:umask 077; cat > '%s'\"}}",
+           path);
+  cleanup_close int fd = -1;
+  if (vc_qmp_connect(sock, QMP_MS, &fd, err) < 0 ||
+      vc_qmp_execute(fd, "stop", QMP_MS, NULL, err) < 0 ||
+      vc_qmp_execute_line(fd, line, QMP_MS, NULL, err) < 0)
+    return vc_error_prefix(err, "qemu: save");
+  struct timespec step = {0, 10 * 1000 * 1000};
+  for (double waited = 0; waited < timeout_s; waited += 0.01) {
+    vc_json_t *r = NULL;
+    if (vc_qmp_execute(fd, "query-migrate", QMP_MS, &r, err) < 0)
+      return vc_error_prefix(err, "qemu: save");
+    const vc_json_t *ret = vc_json_get(r, "return");
+    const char *st = vc_json_get_string(ret, "status");
+    bool done = st != NULL && strcmp(st, "completed") == 0;
+    bool failed = st != NULL && strcmp(st, "failed") == 0;
+    if (failed)
+      vc_fail(err, EIO, "qemu: save to %s failed: %s", path,
+              vc_json_get_string(ret, "error-desc") != NULL
+                  ? vc_json_get_string(ret, "error-desc")
+                  : "no reason given");
+    vc_json_free(r);
+    if (done)
+      return 0;
+    if (failed)
+      return -1;
+    nanosleep(&step, NULL);
+  }
+  return vc_fail(err, ETIMEDOUT, "qemu: save to %s: not done in %gs", path,
+                 timeout_s);
+}
+
+static int shared_dir(vc_hv_t *hv, const char *cid, char *out, size_t size,
+                      vc_err_t *err) {
+  if ((size_t)snprintf(out, size, "%s/.shared/%s", hv->spec.run_dir, cid) >=
+      size)
+    return vc_fail(err, ENAMETOOLONG, "qemu: shared path too long");
+  return 0;
+}
+
+static int qemu_share_rootfs(vc_hv_t *hv, const char *cid,
+                             const char *host_path, char *guest, size_t size,
+                             vc_err_t *err) {
+  char dir[PATH_MAX];
+  struct stat st;
+  if (stat(host_path, &st) < 0)
+    return vc_error(err, errno, "container %s: rootfs %s", cid, host_path);
+  if (!S_ISDIR(st.st_mode))
+    return vc_fail(err, ENOTDIR, "container %s: rootfs %s: not a folder", cid,
+                   host_path);
+  if (shared_dir(hv, cid, dir, sizeof dir, err) < 0)
+    return -1;
+  umount2(dir, MNT_DETACH); /* a stale mount from a crashed run */
+  if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+    return vc_error(err, errno, "qemu: %s", dir);
+  if (mount(host_path, dir, NULL, MS_BIND | MS_REC, NULL) < 0) {
+    int e = errno;
+    rmdir(dir);
+    return vc_error(err, e, "qemu: bind %s", host_path);
+  }
+  if ((size_t)snprintf(guest, size, GUEST_SHARED "/%s", cid) >= size)
+    return vc_fail(err, ENAMETOOLONG, "qemu: guest path too long");
+  return 0;
+}
+
+static int qemu_unshare_rootfs(vc_hv_t *hv, const char *cid, vc_err_t *err) {
+  char dir[PATH_MAX];
+  if (shared_dir(hv, cid, dir, sizeof dir, err) < 0)
+    return -1;
+  if (umount2(dir, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+    return vc_error(err, errno, "qemu: unmount %s", dir);
+  if (rmdir(dir) < 0 && errno != ENOENT)
+    return vc_error(err, errno, "qemu: remove %s", dir);
+  return 0;
+}
+
+static int qemu_destroy(vc_hv_t *hv, vc_err_t *err) {
+  if (qemu_stop(hv, 0, err) < 0)
+    return -1;
+  char shared[PATH_MAX];
+  if (path_in(hv, ".shared", shared, sizeof shared, err) < 0)
+    return -1;
+  cleanup_dir DIR *d = opendir(shared);
+  struct dirent *e;
+  while (d != NULL && (e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.' && qemu_unshare_rootfs(hv, e->d_name, err) < 0)
+      return -1;
+  rmdir(shared);
+  return 0;
+}
+
+const struct vc_hv_ops vc_hv_qemu_ops = {
+    .name = "qemu",
+    .create = qemu_create,
+    .start = qemu_start,
+    .stop = qemu_stop,
+    .pause = qemu_pause,
+    .resume = qemu_resume,
+    .status = qemu_status,
+    .destroy = qemu_destroy,
+    .share_rootfs = qemu_share_rootfs,
+    .unshare_rootfs = qemu_unshare_rootfs,
+    .save = qemu_save,
+};
