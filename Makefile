@@ -63,8 +63,12 @@ build/obj/%.o: src/%.c
 	@mkdir -p $(@D)
 	$(CC) $(VC_CFLAGS) $(CFLAGS) -c -o $@ $<
 
+# libseccomp compiles the containers' seccomp filters (static here: the
+# guest has no libc, let alone libseccomp).
+AGENT_LDLIBS := -lseccomp
+
 build/vc-agent: $(AGENT_OBJS)
-	$(CC) -static $(CFLAGS) $(LDFLAGS) -o $@ $^
+	$(CC) -static $(CFLAGS) $(LDFLAGS) -o $@ $^ $(AGENT_LDLIBS)
 
 # The guest's /init (guest/init.c): static too, it runs before the agent.
 build/vc-init: guest/init.c
@@ -78,7 +82,7 @@ build/agent-obj/%.o: src/%.c
 # The sanitized agent is dynamic: the sanitizers do not link statically.
 # build/vc-asan runs it (a program's sibling with the same suffix).
 build/vc-agent-asan: $(AGENT_SAN_OBJS)
-	$(CC) $(SAN) -g $(LDFLAGS) -o $@ $^
+	$(CC) $(SAN) -g $(LDFLAGS) -o $@ $^ $(AGENT_LDLIBS)
 
 build/asan/agent-obj/%.o: src/%.c
 	@mkdir -p $(@D)

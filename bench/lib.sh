@@ -143,7 +143,7 @@ need_vm_tools() {
 #
 # The reference boots vc's own guest image (same kernel, same initrd) with
 # vc's own QEMU command line, taken from a pod's QEMU process, minus what
-# belongs to vc (its sockets, shares, console file, -daemonize), plus a
+# belongs to vc (its sockets, shares, console file), plus a
 # small cpio appended to the initrd (the kernel unpacks concatenated
 # archives) holding the reference init, chosen with rdinit=:
 #   /bench-init       runs /bin/true (the pod's command), powers off

@@ -5,6 +5,11 @@
 --  * volumes: a host_path must lie under one of VOLUME_ROOTS once its
 --    symbolic links and ".." are resolved (host-side, by vc), and never in
 --    a system folder (DENIED) nor in vc's own store;
+--  * security: a container asks for more than vc gives by default
+--    (security.privileged, seccomp "unconfined", or an added capability
+--    that masters its sandbox, DANGEROUS) only in a pod annotated
+--    PRIVILEGED=true on the qemu backend, where the VM stays the boundary;
+--    on namespace such a container would be the host's root: refused;
 --  * mutate: a pod that names no memory gets enough for its containers'
 --    limits (at least vc's 256 MiB).
 --
@@ -24,6 +29,36 @@ local VOLUME_ROOTS = {
 }
 -- Never shared, whatever VOLUME_ROOTS say.
 local DENIED = { "/etc", "/proc", "/sys", "/dev", "/boot", "/root", "/run/vc", "/var/lib/vc/pods" }
+
+-- Capabilities that make a container the master of its sandbox.
+local DANGEROUS = { CAP_SYS_ADMIN = true, CAP_SYS_MODULE = true, CAP_SYS_PTRACE = true,
+                    CAP_SYS_RAWIO = true, ALL = true }
+local PRIVILEGED = "vc.security.privileged"
+
+-- What in a container's (checked) security widens it, or nil.
+local function widened(sec)
+  if sec.privileged then return "security.privileged" end
+  if sec.seccomp == "unconfined" then return 'security.seccomp = "unconfined"' end
+  for _, cap in ipairs(sec.capabilities.add) do
+    if DANGEROUS[cap] then return "security.capabilities.add " .. cap end
+  end
+  return nil
+end
+
+local function check_security(c, config)
+  local what = widened(c.security)
+  if not what then return true end
+  if config.hypervisor ~= "qemu" then
+    return false, string.format("container %s: %s on the %s backend would be the host's"
+                                .. " root (only on qemu, with the pod annotation %s=true)",
+                                c.id, what, tostring(config.hypervisor), PRIVILEGED)
+  end
+  if config.annotations[PRIVILEGED] ~= "true" then
+    return false, string.format("container %s: %s needs the pod annotation %s=true",
+                                c.id, what, PRIVILEGED)
+  end
+  return true
+end
 
 local function check_volume(v, store)
   local real, err = policy.realpath(v.host_path)
@@ -51,7 +86,8 @@ end
 
 return {
   name = "default",
-  description = "caps on vCPUs and memory; volumes only from allowed host folders",
+  description = "caps on vCPUs and memory; volumes only from allowed host folders;"
+                .. " privileged containers only in annotated qemu pods",
 
   mutate = function(config)
     if config.vm.memory_mib == nil then
@@ -80,6 +116,8 @@ return {
         return false, string.format("container %s: memory limit %d MiB above the pod's %d",
                                     c.id, limit, vm.memory_mib)
       end
+      local ok, why = check_security(c, config)
+      if not ok then return false, why end
     end
     for _, v in ipairs(config.volumes) do
       local ok, why = check_volume(v, ctx.store)

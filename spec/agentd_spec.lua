@@ -5,6 +5,7 @@
 local cjson = require "cjson"
 local support = require "support"
 local agentlib = require "vc.core.agent"
+local security = require "vc.security"
 
 -- The agent built like the vc under test: build/vc-agent next to build/vc,
 -- build/vc-agent-asan (sanitized) next to build/vc-asan.
@@ -109,7 +110,7 @@ describe("vc-agent", function()
   end
 
   local function create(id, argv, extra)
-    local c = { id = id, rootfs = rootfs, argv = argv }
+    local c = { id = id, rootfs = rootfs, argv = argv, security = security.effective({}) }
     for k, v in pairs(extra or {}) do c[k] = v end
     return a:create_container(c)
   end
@@ -308,6 +309,22 @@ describe("vc-agent", function()
       { { cwd = "/nowhere" }, "container bad: cwd /nowhere: No such file or directory" },
       { { mounts = { { volume = "none", path = "/x" } } },
         'container bad: mount /x: no such volume "none"' },
+      { { security = (function()
+            local sec = security.effective({})
+            sec.capabilities = { "CAP_FLY" }
+            return sec
+          end)() }, 'container bad: security: unknown capability "CAP_FLY"' },
+      { { security = (function()
+            local sec = security.effective({})
+            sec.seccomp.syscalls[1].action = "SCMP_ACT_NOPE"
+            return sec
+          end)() },
+        'container bad: security: seccomp: syscalls[1]: unknown action "SCMP_ACT_NOPE"' },
+      { { security = (function()
+            local sec = security.effective({})
+            sec.rlimits = { { type = "RLIMIT_FLY", soft = 1, hard = 1 } }
+            return sec
+          end)() }, 'container bad: security: rlimit 1: unknown type "RLIMIT_FLY"' },
     }
     for _, case in ipairs(cases) do
       local extra, want = case[1], case[2]
@@ -350,7 +367,7 @@ describe("vc-agent", function()
     assert.equal('0 malformed message: no positive integer "id" 22', err(6))
     assert.equal('5 malformed message: no string "op" 22', err(7))
     assert.equal("1 handshake first: send version 71", err(8))
-    assert.equal("1 protocol 2 not supported (this agent speaks 1) 93", err(9))
+    assert.equal("1 protocol 1 not supported (this agent speaks 2) 93", err(9))
     assert.equal('2 unknown operation "frob" 95', err(10))
     for i, g in ipairs(got) do
       assert.is_false((i == 3 and g.first or g).ok)

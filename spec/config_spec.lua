@@ -2,6 +2,12 @@ local config = require("vc.config")
 local cjson = require("cjson")
 local support = require("support")
 
+-- What a container's `security` is when its config says nothing.
+local DEFAULT_SECURITY = {
+  privileged = false, no_new_privileges = true, read_only_rootfs = false,
+  seccomp = "default", capabilities = { add = {}, drop = {} },
+}
+
 -- A valid pod config, fresh each call.
 local function base()
   return {
@@ -197,7 +203,7 @@ describe("vc.config", function()
       assert.same({
         id = "c1", rootfs = "rootfs", argv = { "/bin/echo", "hi" },
         env = { "A=x=y", "HOME=/root", "PATH=/bin" }, cwd = "/", user = "1000",
-        mounts = {}, resources = {}, annotations = {},
+        mounts = {}, resources = {}, annotations = {}, security = DEFAULT_SECURITY,
       }, out.containers[1])
       assert.same({ path = "/usr/bin/true", args = {}, env = { "Z=1" }, timeout = 30 },
                   out.hooks.prestart[1])
@@ -282,7 +288,8 @@ describe("vc.config", function()
       local out = assert(config.container({ id = "c", rootfs = "r", argv = { "x" },
                                             env = { K = "V" } }))
       assert.same({ id = "c", rootfs = "r", argv = { "x" }, env = { "K=V" }, cwd = "/",
-                    mounts = {}, resources = {}, annotations = {} }, out)
+                    mounts = {}, resources = {}, annotations = {},
+                    security = DEFAULT_SECURITY }, out)
     end)
 
     it("raises on misuse", function()

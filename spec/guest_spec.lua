@@ -142,7 +142,8 @@ describe("the guest image", function()
     assert(a:create_pod({ pod_id = "p", run_dir = dir, volumes = {}, share = "9p" }))
     assert(a:create_container({ id = "c", rootfs = "/run/vc/shared/rootfs",
                                 argv = { "/bin/echo", "hi" }, env = {}, cwd = "/",
-                                mounts = {}, resources = {} }))
+                                mounts = {}, resources = {},
+                                security = require("vc.security").effective({}) }))
     assert(a:start_container("c"))
     assert.equal(0, a:wait("c", 20))
     assert.equal("hi\n", (a:read_output("c")))
@@ -151,7 +152,8 @@ describe("the guest image", function()
     assert(a:create_container({ id = "w", rootfs = "/run/vc/shared/rootfs",
                                 argv = { "/bin/sh", "-c", "echo from-guest >/from-guest" },
                                 env = {}, cwd = "/", mounts = {},
-                                resources = { memory_mib = 64, pids = 32, cpu_quota_pct = 50 } }))
+                                resources = { memory_mib = 64, pids = 32, cpu_quota_pct = 50 },
+                                security = require("vc.security").effective({}) }))
     assert(a:start_container("w"))
     assert.equal(0, a:wait("w", 20))
     assert.equal(64 * 1024 * 1024, a:stats("w").memory_limit_bytes)

@@ -123,6 +123,25 @@ describe_vm("qemu backend", function()
     assert.is_true(qemu_pid(root, "one") ~= qemu_pid(root, "two"))
   end)
 
+  it("runs QEMU confined: its seccomp sandbox, few capabilities, root-only files", function()
+    local p = run("conf", { ctr("c", { "/bin/sleep", "600" }) })
+    local status = support.read_file("/proc/" .. qemu_pid(root, "conf") .. "/status")
+    assert.equal("2", status:match("\nSeccomp:%s*(%d+)"))
+    assert.equal("1", status:match("\nNoNewPrivs:%s*(%d+)"))
+    -- CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID, MKNOD: its 9p server's
+    assert.equal("000000000800001f", status:match("\nCapEff:%s*(%x+)"))
+    assert.equal("000000000800001f", status:match("\nCapBnd:%s*(%x+)"))
+    -- sockets, console and log: nobody but root reads them
+    local run_dir = root .. "/run/pods/conf"
+    local r = support.sh("cd " .. run_dir .. " && stat -c '%n %a' agent.sock ctrl.sock" ..
+                         " monitor.sock console.log qemu.log")
+    assert.equal(0, r.code, r.stderr)
+    for name, mode in r.stdout:gmatch("(%S+) (%d+)") do
+      assert.is_true(tonumber(mode, 8) & tonumber("077", 8) == 0, name .. " has mode " .. mode)
+    end
+    assert.equal(0, (p:container("c"):exec { "/bin/true" }))
+  end)
+
   it("shares a volume read-only: not writable from the container", function()
     local data = root .. "/data"
     assert(os.execute("mkdir -p " .. data .. " && echo shared > " .. data .. "/f"))
@@ -211,7 +230,9 @@ describe_vm("qemu backend", function()
       local before = os.time()
       local p2 = run("t2", { ctr("c", probe) })
       assert.equal(1, #templates())
-      assert.matches("-incoming exec:cat '" .. tdir .. "/", cmdline(qemu_pid(root, "t2")), 1, true)
+      -- loaded from the template, on a descriptor QEMU's sandbox lets it read
+      assert.matches(" -incoming fd:3 ", cmdline(qemu_pid(root, "t2")), 1, true)
+      assert.equal("600", support.sh("stat -c %a " .. tdir .. "/*.vm").stdout:match("%d+"))
       assert.equal(0, p1:container("c"):wait(60))
       assert.equal(0, p2:container("c"):wait(60))
       local out1 = assert(p1:container("c"):logs())

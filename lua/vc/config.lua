@@ -4,12 +4,14 @@
 -- Validators return a NEW table (deep copy, nothing aliased with the
 -- input) or nil, "path: why" for the first problem found.  Defaults filled:
 -- pod.vm, pod.volumes, pod.containers, pod.annotations ({}), pod.hooks (three
--- empty lists); container env (list), cwd "/", annotations {}; volume
+-- empty lists); container env (list), cwd "/", annotations {}, security
+-- (vc.security: nothing wider than the defaults); volume
 -- read_only false; hook args {}, env {}, timeout 30.  NOT filled, the
 -- caller's job: pod id, hypervisor, vm.cpus/memory_mib/kernel/..., and
 -- container user (nil means root) and restart (nil means "no").
 local cjson = require("cjson")
 local storage = require("vc.core.storage")
+local security = require("vc.security")
 
 local M = {}
 
@@ -314,6 +316,9 @@ local container = record {
       { "pids", integer(1, 4194304) },
       { "cpu_quota_pct", integer(1, 6400) },
     }, default = {} },
+  { "security", security.check_security,
+    default = assert(security.check_security({}, "security")) },
+  { "rlimits", security.check_rlimits },
   { "stop_timeout", timeout },
   { "restart", str_if(function(s) return s == "no" or s == "on-failure" or s == "always" end,
                       '"no", "on-failure" or "always"') },

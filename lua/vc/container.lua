@@ -287,7 +287,9 @@ function Container:delete()
   end)
 end
 
---- { id, pod, state, exit_code, argv } or nil and a message.
+--- { id, pod, state, exit_code, oom, restarts, security } (security: what
+-- confines a running container's process, see vc.security.describe) or
+-- nil and a message.
 function Container:status()
   local ps, err = self.pod:status()
   if not ps then return nil, err end

@@ -16,6 +16,7 @@ local policy = require "vc.policy"
 local process = require "vc.core.process"
 local runtime = require "vc.runtime"
 local sandbox = require "vc.sandbox"
+local security = require "vc.security"
 local state = require "vc.core.state"
 local storage = require "vc.core.storage"
 local store = require "vc.store"
@@ -575,7 +576,9 @@ function Pod:delete(opts)
 end
 
 --- A snapshot of the pod: { id, state, hypervisor, accel, pid, created,
--- containers = { {id, state, exit_code}... } }, or nil and a message.
+-- containers = { {id, state, exit_code, security}... } }, or nil and a
+-- message; a running container's security is what confines its process
+-- (vc.security.describe: capabilities, seccomp mode, no_new_privileges).
 -- opts.live = false skips asking the agent which processes have exited
 -- (the records then tell), as a listing does.
 -- What Pod:status returns, raising failures. snap: the pod's records
@@ -614,6 +617,8 @@ local function status_of(st, id, live, snap)
         local now_st = agent:status(cid)
         if now_st and now_st.state == "exited" then
           c.state, c.exit_code, c.oom = "stopped", now_st.exit_code, now_st.oom or nil
+        else
+          c.security = security.describe(now_st)
         end
       end
     end
@@ -624,7 +629,9 @@ local function status_of(st, id, live, snap)
 end
 
 --- A snapshot of the pod: { id, state, hypervisor, accel, pid, created,
--- containers = { {id, state, exit_code}... } }, or nil and a message.
+-- containers = { {id, state, exit_code, security}... } }, or nil and a
+-- message; a running container's security is what confines its process
+-- (vc.security.describe: capabilities, seccomp mode, no_new_privileges).
 -- opts.live = false skips asking the agent which processes have exited
 -- (the records then tell), as a listing does.
 function Pod:status(opts)

@@ -5,6 +5,7 @@ local agent = require "vc.core.agent"
 local build = require "vc.core.build"
 local failure = require "vc.failure"
 local hypervisor = require "vc.core.hypervisor"
+local security = require "vc.security"
 local store = require "vc.store"
 
 local M = {}
@@ -50,6 +51,7 @@ function M.container_spec(ccfg)
     user = ccfg.user,
     mounts = ccfg.mounts,
     resources = ccfg.resources,
+    security = security.effective(ccfg),
     annotations = ccfg.annotations,
   }
 end

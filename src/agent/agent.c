@@ -8,7 +8,8 @@
  *   a:remove_container(cid) a:signal(cid, n) -> true | nil, msg, errno
  *   a:exec(cid, process [, "capture"|"inherit"]) -> code, out, err | nil, msg, errno
  *   a:wait(cid [, timeout])             -> code | nil, msg, errno
- *   a:status(cid) -> { state, pid, exit_code, oom } | nil, msg, errno
+ *   a:status(cid) -> { state, pid, exit_code, oom [, cap_eff, seccomp,
+ *                      no_new_privs] } | nil, msg, errno
  *   a:close()                           (also __gc and __close)
  */
 #include "agent.h"
@@ -301,6 +302,14 @@ static int l_status(lua_State *L) {
   }
   lua_pushboolean(L, st.oom);
   lua_setfield(L, -2, "oom");
+  if (st.cap_eff[0] != '\0') {
+    lua_pushstring(L, st.cap_eff);
+    lua_setfield(L, -2, "cap_eff");
+    lua_pushinteger(L, st.seccomp);
+    lua_setfield(L, -2, "seccomp");
+    lua_pushboolean(L, st.no_new_privs);
+    lua_setfield(L, -2, "no_new_privs");
+  }
   return 1;
 }
 

@@ -28,6 +28,11 @@ typedef struct vc_ctr_status {
   int pid;              /* in the sandbox's PID namespace, 0 when none */
   int exit_code;        /* when exited: the code, or 128 + signal */
   bool oom;             /* killed by the memory limit */
+  /* What confines its first process, as the sandbox's kernel reports it
+   * (unknown: cap_eff "", seccomp -1). */
+  char cap_eff[17];     /* CapEff of /proc/PID/status, hex */
+  int seccomp;          /* 0 none, 1 strict, 2 filter */
+  bool no_new_privs;
 } vc_ctr_status_t;
 
 /* The processes of a container, as the sandbox sees them. */

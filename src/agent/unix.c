@@ -306,6 +306,82 @@ static int unix_destroy_pod(vc_agent_t *a, vc_err_t *err) {
   return simple(a, "destroy_pod", NULL, NULL, err);
 }
 
+static void write_seccomp(vc_jw_t *w, const struct vc_seccomp *sc) {
+  vc_jw_key(w, "seccomp");
+  if (sc == NULL) {
+    vc_jw_null(w);
+    return;
+  }
+  vc_jw_object(w);
+  vc_jw_key(w, "defaultAction");
+  vc_jw_string(w, sc->default_action);
+  if (sc->default_errno >= 0) {
+    vc_jw_key(w, "defaultErrnoRet");
+    vc_jw_int(w, sc->default_errno);
+  }
+  write_strv(w, "architectures", sc->architectures);
+  vc_jw_key(w, "syscalls");
+  vc_jw_array(w);
+  for (size_t i = 0; i < sc->n_rules; i++) {
+    const struct vc_seccomp_rule *r = &sc->rules[i];
+    vc_jw_object(w);
+    write_strv(w, "names", r->names);
+    vc_jw_key(w, "action");
+    vc_jw_string(w, r->action);
+    if (r->errno_ret >= 0) {
+      vc_jw_key(w, "errnoRet");
+      vc_jw_int(w, r->errno_ret);
+    }
+    vc_jw_key(w, "args");
+    vc_jw_array(w);
+    for (size_t j = 0; j < r->n_args; j++) {
+      vc_jw_object(w);
+      vc_jw_key(w, "index");
+      vc_jw_int(w, r->args[j].index);
+      vc_jw_key(w, "value");
+      vc_jw_int(w, (long long)r->args[j].value);
+      vc_jw_key(w, "valueTwo");
+      vc_jw_int(w, (long long)r->args[j].value_two);
+      vc_jw_key(w, "op");
+      vc_jw_string(w, r->args[j].op);
+      vc_jw_end(w, '}');
+    }
+    vc_jw_end(w, ']');
+    vc_jw_end(w, '}');
+  }
+  vc_jw_end(w, ']');
+  vc_jw_end(w, '}');
+}
+
+static void write_security(vc_jw_t *w, const struct vc_security *s) {
+  vc_jw_key(w, "security");
+  vc_jw_object(w);
+  vc_jw_key(w, "privileged");
+  vc_jw_bool(w, s->privileged);
+  vc_jw_key(w, "no_new_privileges");
+  vc_jw_bool(w, s->no_new_privileges);
+  vc_jw_key(w, "read_only_rootfs");
+  vc_jw_bool(w, s->read_only_rootfs);
+  write_strv(w, "capabilities", s->capabilities);
+  write_strv(w, "masked_paths", s->masked_paths);
+  write_strv(w, "readonly_paths", s->readonly_paths);
+  vc_jw_key(w, "rlimits");
+  vc_jw_array(w);
+  for (size_t i = 0; i < s->n_rlimits; i++) {
+    vc_jw_object(w);
+    vc_jw_key(w, "type");
+    vc_jw_string(w, s->rlimits[i].type);
+    vc_jw_key(w, "soft");
+    vc_jw_int(w, s->rlimits[i].soft);
+    vc_jw_key(w, "hard");
+    vc_jw_int(w, s->rlimits[i].hard);
+    vc_jw_end(w, '}');
+  }
+  vc_jw_end(w, ']');
+  write_seccomp(w, s->seccomp);
+  vc_jw_end(w, '}');
+}
+
 static int unix_create_container(vc_agent_t *a, const vc_container_spec_t *s,
                                  vc_err_t *err) {
   struct conn *c = conn_of(a, err);
@@ -349,6 +425,7 @@ static int unix_create_container(vc_agent_t *a, const vc_container_spec_t *s,
     vc_jw_int(&w, res[i].v);
   }
   vc_jw_end(&w, '}');
+  write_security(&w, &s->security);
   vc_jw_end(&w, '}');
   return call(a, &w, id, REPLY_MS, NULL, err);
 }
@@ -501,6 +578,13 @@ static int unix_status(vc_agent_t *a, const char *cid, vc_ctr_status_t *st,
   st->pid = (int)pid;
   st->exit_code = (int)code;
   st->oom = vc_json_get_bool(r, "oom", false);
+  long long seccomp = -1;
+  const char *cap_eff = vc_json_get_string(r, "cap_eff");
+  st->seccomp = vc_json_get_int(r, "seccomp", &seccomp) == 0 ? (int)seccomp : -1;
+  st->no_new_privs = vc_json_get_bool(r, "no_new_privs", false);
+  if (cap_eff != NULL && strlen(cap_eff) < sizeof st->cap_eff &&
+      strspn(cap_eff, "0123456789abcdef") == strlen(cap_eff))
+    snprintf(st->cap_eff, sizeof st->cap_eff, "%s", cap_eff);
   return 0;
 }
 

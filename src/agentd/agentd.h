@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include "proto/json.h"
@@ -61,11 +62,43 @@ typedef struct proc {
 typedef enum ctr_state { CTR_CREATED, CTR_RUNNING, CTR_EXITED } ctr_state_t;
 
 /* cgroup.c: controllers, in the order of cgroup_names. */
-enum { CG_MEMORY, CG_PIDS, CG_CPU, CG_CPUACCT, CG_FREEZER, CG_N };
+enum { CG_MEMORY, CG_PIDS, CG_CPU, CG_CPUACCT, CG_FREEZER, CG_DEVICES, CG_N };
 
 typedef struct cgroups {
   char *dir[CG_N];      /* the container's folder per controller, or NULL */
 } cgroups_t;
+
+/* security.c: what confines a container's processes, as the host sent it
+ * ("security" of create_container, docs/agent-protocol.md). */
+struct sec_rlimit {
+  int resource;
+  rlim_t soft, hard;
+};
+
+typedef struct sec {
+  bool privileged;      /* all capabilities, no filter, every device */
+  bool no_new_privs;
+  bool read_only_rootfs;
+  uint64_t caps;        /* bounding, effective, permitted (root) */
+  char **masked;        /* NULL-terminated absolute paths */
+  char **readonly;
+  struct sec_rlimit *rlimits;
+  size_t n_rlimits;
+  struct sock_filter *bpf;  /* the compiled seccomp filter, or NULL */
+  size_t bpf_len;           /* instructions */
+} sec_t;
+
+int security_parse(const vc_json_t *v, sec_t *s, vc_err_t *err);
+void security_free(sec_t *s);
+/* In a container's process, in this order (see security.c). */
+int security_mounts(const sec_t *s, vc_err_t *err);
+int security_rlimits(const sec_t *s, vc_err_t *err);
+int security_before_user(const sec_t *s, vc_err_t *err);
+int security_after_user(const sec_t *s, vc_err_t *err);
+int security_before_exec(const sec_t *s, vc_err_t *err);
+/* What the kernel says of pid: CapEff (hex), Seccomp, NoNewPrivs. */
+int security_status(pid_t pid, char *cap_eff, size_t size, int *seccomp,
+                    int *no_new_privs);
 
 struct ctr {
   ctr_t *next;
@@ -77,6 +110,7 @@ struct ctr {
   int gate_fd;          /* write end: one byte lets the created init exec */
   int status_fd;        /* read end of the init's CLOEXEC report pipe */
   cgroups_t cg;
+  sec_t sec;            /* applied to the init and to every exec */
   int cg_helper;        /* pidfd of the helper making cg, or -1 */
   long long oom_seen;   /* memory.oom_control oom_kill already accounted */
 };
@@ -180,9 +214,11 @@ typedef struct ctr_spec {
   mount_spec_t *mounts;
   size_t n_mounts;
   long long memory_mib, pids, cpu_quota_pct;   /* -1: not set */
+  sec_t sec;            /* owned; moved into the container once made */
 } ctr_spec_t;
 
-int ctr_create(agent_t *a, const ctr_spec_t *s, ctr_t **out, vc_err_t *err);
+/* On success s->sec moves into the container. */
+int ctr_create(agent_t *a, ctr_spec_t *s, ctr_t **out, vc_err_t *err);
 int ctr_start(agent_t *a, ctr_t *c, vc_err_t *err);
 int ctr_exec(agent_t *a, ctr_t *c, const proc_spec_t *s, proc_t **out,
              vc_err_t *err);

@@ -1,5 +1,5 @@
-/* cgroup.c - a container's cgroup v1 folders: memory, pids, cpu, cpuacct
- * and freezer under /sys/fs/cgroup/<controller>/<parent>/<container id>.
+/* cgroup.c - a container's cgroup v1 folders: memory, pids, cpu, cpuacct,
+ * freezer and devices under /sys/fs/cgroup/<controller>/<parent>/<id>.
  * Freezing <parent> in the freezer hierarchy pauses every container (the
  * namespace backend's pause); the agent itself stays out of them all.
  *
@@ -9,7 +9,9 @@
  * does, which the agent's loop must not.
  *
  * A controller that is not mounted is skipped; asking for a limit it would
- * enforce then fails.  cpu and cpuacct are often one hierarchy
+ * enforce then fails, and so does every container but a privileged one
+ * without the devices controller (it is what keeps a container from
+ * opening the disks of its host or guest).  cpu and cpuacct are often one hierarchy
  * ("cpu,cpuacct" with two symlinks): the second is then an alias. */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,8 +28,16 @@
 #include "agentd.h"
 #include "sys/cleanup.h"
 
-static const char *const cgroup_names[CG_N] = {"memory", "pids", "cpu",
-                                               "cpuacct", "freezer"};
+static const char *const cgroup_names[CG_N] = {
+    "memory", "pids", "cpu", "cpuacct", "freezer", "devices"};
+
+/* The devices a container may open, as runc and crun allow by default:
+ * null, zero, full, tty, random, urandom, /dev/pts/ptmx and the ptys;
+ * any node may be made (mknod), none other opened. */
+static const char *const allowed_devices[] = {
+    "c *:* m",     "b *:* m",     "c 1:3 rwm",   "c 1:5 rwm", "c 1:7 rwm",
+    "c 1:8 rwm",   "c 1:9 rwm",   "c 5:0 rwm",   "c 5:2 rwm", "c 136:* rwm",
+};
 
 /* Moving a process between cgroup v1 cgroups takes a global lock whose
  * first taker waits for an RCU grace period (~5-20 ms, the largest part of
@@ -176,6 +186,9 @@ int cgroup_check(const cgroups_t *cg, const ctr_spec_t *s, vc_err_t *err) {
     return -1;
   if (s->cpu_quota_pct >= 0 && need(cg, CG_CPU, "cpu quota", err) < 0)
     return -1;
+  if (!s->sec.privileged &&
+      need(cg, CG_DEVICES, "confining its devices", err) < 0)
+    return -1;
   return 0;
 }
 
@@ -210,6 +223,15 @@ static int set_limits(const cgroups_t *cg, const ctr_spec_t *s,
     snprintf(v, sizeof v, "%lld", quota < 1000 ? 1000 : quota);
     if (write_file(cg->dir[CG_CPU], "cpu.cfs_quota_us", v, err) < 0)
       return -1;
+  }
+  if (!s->sec.privileged) {
+    if (write_file(cg->dir[CG_DEVICES], "devices.deny", "a", err) < 0)
+      return -1;
+    for (size_t i = 0; i < sizeof allowed_devices / sizeof allowed_devices[0];
+         i++)
+      if (write_file(cg->dir[CG_DEVICES], "devices.allow", allowed_devices[i],
+                     err) < 0)
+        return -1;
   }
   return 0;
 }

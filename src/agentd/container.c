@@ -166,10 +166,10 @@ static int find_program(const char *arg0, const char *const *env, char *out,
   return 0;
 }
 
-/* User, groups, working folder, program: the steps shared by a
- * container's init and an exec.  *envp may gain HOME. */
-static int become(const proc_spec_t *p, char ***envp, char *prog,
-                  size_t prog_size, vc_err_t *err) {
+/* Limits, user, groups, capabilities, working folder, program: the steps
+ * shared by a container's init and an exec.  *envp may gain HOME. */
+static int become(const proc_spec_t *p, const sec_t *sec, char ***envp,
+                  char *prog, size_t prog_size, vc_err_t *err) {
   uid_t uid;
   gid_t gid, groups[MAX_GROUPS];
   size_t ngroups = MAX_GROUPS;
@@ -177,8 +177,16 @@ static int become(const proc_spec_t *p, char ***envp, char *prog,
   if (user_resolve(p->user, &uid, &gid, groups, &ngroups, home, sizeof home,
                    err) < 0)
     return -1;
-  if (setgroups(ngroups, groups) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+  if (security_rlimits(sec, err) < 0)
+    return -1;
+  if (setgroups(ngroups, groups) < 0 || setgid(gid) < 0)
     return vc_error(err, errno, "user \"%s\"", p->user ? p->user : "0");
+  if (security_before_user(sec, err) < 0)
+    return -1;
+  if (setuid(uid) < 0)
+    return vc_error(err, errno, "user \"%s\"", p->user ? p->user : "0");
+  if (security_after_user(sec, err) < 0)
+    return -1;
 
   /* HOME from /etc/passwd unless given, as a login would. */
   size_t n = 0;
@@ -230,7 +238,8 @@ static void await_cgroups(const child_io_t *io) {
 /* Report ready, wait to be in our cgroups and for the gate, execve.  Never
  * returns. */
 static _Noreturn void run(const child_io_t *io, const char *prog,
-                          const proc_spec_t *p, char **env) {
+                          const proc_spec_t *p, const sec_t *sec,
+                          char **env) {
   vc_err_t err = {0};
   char go;
   if (write(io->report, "R", 1) != 1)
@@ -252,6 +261,9 @@ static _Noreturn void run(const child_io_t *io, const char *prog,
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
+  /* Last: no_new_privs and the seccomp filter. */
+  if (security_before_exec(sec, &err) < 0)
+    child_fail(io, &err);
   execve(prog, (char *const *)p->argv, env);
   vc_error(&err, errno, "exec %s", prog);
   child_fail(io, &err);
@@ -307,7 +319,8 @@ static int ctr_setup(const ctr_spec_t *s, const child_io_t *io, char ***env,
   struct stat st;
   if (stat("/sys", &st) == 0 && S_ISDIR(st.st_mode) &&
       mount("sysfs", "/sys", "sysfs",
-            MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+            (s->sec.privileged ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV |
+                MS_NOEXEC, NULL) < 0)
     return vc_error(err, errno, "mount /sys");
   if (setup_dev(dev_fd, err) < 0)
     return -1;
@@ -321,9 +334,12 @@ static int ctr_setup(const ctr_spec_t *s, const child_io_t *io, char ***env,
          mount(NULL, m->path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0))
       return vc_error(err, errno, "mount %s", m->path);
   }
+  /* After every mount, so that none can cover a masked path. */
+  if (security_mounts(&s->sec, err) < 0)
+    return -1;
   if (sethostname(s->id, strlen(s->id)) < 0)
     return vc_error(err, errno, "sethostname");
-  return become(&s->proc, env, prog, prog_size, err);
+  return become(&s->proc, &s->sec, env, prog, prog_size, err);
 }
 
 static void ctr_child(const void *arg, const child_io_t *io) {
@@ -332,12 +348,13 @@ static void ctr_child(const void *arg, const child_io_t *io) {
   char prog[PATH_MAX], **env = NULL;
   if (ctr_setup(s, io, &env, prog, sizeof prog, &err) < 0)
     child_fail(io, &err);
-  run(io, prog, &s->proc, env);
+  run(io, prog, &s->proc, &s->sec, env);
 }
 
 /* What an exec'd process joins: the container init's namespaces. */
 typedef struct exec_job {
   const proc_spec_t *proc;
+  const sec_t *sec;     /* the container's */
   int mnt, uts, ipc;
 } exec_job_t;
 
@@ -353,9 +370,9 @@ static void exec_child(const void *arg, const child_io_t *io) {
     vc_error(&err, errno, "join the container's namespaces");
     child_fail(io, &err);
   }
-  if (become(job->proc, &env, prog, sizeof prog, &err) < 0)
+  if (become(job->proc, job->sec, &env, prog, sizeof prog, &err) < 0)
     child_fail(io, &err);
-  run(io, prog, job->proc, env);
+  run(io, prog, job->proc, job->sec, env);
 }
 
 /* --- in the agent ------------------------------------------------------ */
@@ -492,7 +509,7 @@ static void proc_init(proc_t *p, ctr_t *c) {
   p->out_fd = p->err_fd = -1;
 }
 
-int ctr_create(agent_t *a, const ctr_spec_t *s, ctr_t **out, vc_err_t *err) {
+int ctr_create(agent_t *a, ctr_spec_t *s, ctr_t **out, vc_err_t *err) {
   if (ctr_find(a, s->id) != NULL)
     return vc_fail(err, EEXIST, "already exists");
   cleanup_free ctr_t *c = calloc(1, sizeof *c);
@@ -530,6 +547,8 @@ int ctr_create(agent_t *a, const ctr_spec_t *s, ctr_t **out, vc_err_t *err) {
   c->init.err_fd = sp.err;
   c->status_fd = sp.report;
   c->gate_fd = sp.gate;
+  c->sec = s->sec; /* the container's now, for its execs */
+  s->sec = (sec_t){0};
   c->state = CTR_CREATED;
   c->next = a->ctrs;
   a->ctrs = c;
@@ -602,7 +621,8 @@ int ctr_exec(agent_t *a, ctr_t *c, const proc_spec_t *s, proc_t **out,
   if (p == NULL)
     return vc_error(err, ENOMEM, "exec");
   proc_init(p, c);
-  exec_job_t job = {.proc = s, .mnt = mnt, .uts = uts, .ipc = ipc};
+  exec_job_t job = {.proc = s, .sec = &c->sec, .mnt = mnt, .uts = uts,
+                    .ipc = ipc};
   spawned_t sp;
   if (spawn(a, pidns, exec_child, &job, &sp, err) < 0)
     return -1;
@@ -681,6 +701,7 @@ void ctr_free(agent_t *a, ctr_t *c) {
   vc_closep(&c->status_fd);
   cgroup_settle(&c->cg_helper);
   cgroup_remove(a, &c->cg);
+  security_free(&c->sec);
   free(c);
   a->changed = true;
 }

@@ -175,7 +175,8 @@ static int container_spec(agent_t *a, const vc_json_t *v, ctr_spec_t *s,
       s->cpu_quota_pct == 0 || s->cpu_quota_pct < -1 ||
       s->cpu_quota_pct > 100000)
     return vc_fail(err, EINVAL, "\"resources\": values must be positive");
-  if (process_spec(v, &s->proc, err) < 0)
+  if (process_spec(v, &s->proc, err) < 0 ||
+      security_parse(vc_json_get(v, "security"), &s->sec, err) < 0)
     return -1;
   const vc_json_t *mounts = vc_json_get(v, "mounts");
   if (mounts == NULL)
@@ -217,6 +218,7 @@ static int op_create_container(agent_t *a, conn_t *c, const req_t *r,
     ret = ctr_create(a, &s, &ctr, err);
   proc_spec_free(&s.proc);
   free(s.mounts);
+  security_free(&s.sec); /* (moved into the container when made) */
   if (ret < 0)
     return vc_error_prefix(err, "container %s", s.id);
   agent_log(a, "container %s: created, pid %d", s.id, (int)ctr->init.pid);
@@ -352,6 +354,19 @@ static int op_status(agent_t *a, conn_t *c, const req_t *r, vc_err_t *err) {
   }
   vc_jw_key(r->w, "oom");
   vc_jw_bool(r->w, ctr->init.oom);
+  /* What confines the init, as the kernel has it (not as asked). */
+  char cap_eff[32];
+  int seccomp, nnp;
+  if (!ctr->init.exited &&
+      security_status(ctr->init.pid, cap_eff, sizeof cap_eff, &seccomp,
+                      &nnp) == 0) {
+    vc_jw_key(r->w, "cap_eff");
+    vc_jw_string(r->w, cap_eff);
+    vc_jw_key(r->w, "seccomp");
+    vc_jw_int(r->w, seccomp);
+    vc_jw_key(r->w, "no_new_privs");
+    vc_jw_bool(r->w, nnp == 1);
+  }
   return 0;
 }
 

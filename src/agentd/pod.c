@@ -7,6 +7,8 @@
 #include <string.h>
 #include <fcntl.h>
 #include <linux/random.h>
+#include <net/if.h>
+#include <sys/socket.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -168,10 +170,32 @@ int pod_guest_setup(agent_t *a, const vc_json_t *msg, vc_err_t *err) {
   return share != NULL ? share_mount(a, share, err) : 0;
 }
 
+/* The pod's network namespace (the VM's, or the namespace backend's own)
+ * starts with its loopback down: bring it up, as every runtime does, so
+ * that containers reach each other and themselves on 127.0.0.1. */
+static int loopback_up(vc_err_t *err) {
+  cleanup_close int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0)
+    return vc_error(err, errno, "loopback: socket");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+    return vc_error(err, errno, "loopback: get flags");
+  if (ifr.ifr_flags & IFF_UP)
+    return 0;
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+    return vc_error(err, errno, "loopback: bring up");
+  return 0;
+}
+
 int pod_create(agent_t *a, const char *pod_id, const vc_json_t *volumes,
                vc_err_t *err) {
   if (a->pod_id != NULL)
     return vc_fail(err, EEXIST, "pod %s: already created", a->pod_id);
+  if (loopback_up(err) < 0)
+    return -1;
   if (volumes != NULL && volumes->type != VC_JSON_ARRAY)
     return vc_fail(err, EINVAL, "\"volumes\" must be a list");
   for (size_t i = 0; volumes != NULL && i < volumes->n; i++)

@@ -2,6 +2,7 @@
 #include "lspec.h"
 
 #include <lauxlib.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -168,6 +169,132 @@ static void readresources(lua_State *L, int t, struct vc_resources *r) {
   lua_pop(L, 1);
 }
 
+/* t[key] as an integer from lo to hi; def when absent. */
+static long long optint(lua_State *L, int t, const char *key, long long lo,
+                        long long hi, long long def) {
+  int type = lua_getfield(L, t, key);
+  lua_Integer v = def;
+  if (type != LUA_TNIL) {
+    int ok;
+    v = lua_tointegerx(L, -1, &ok);
+    if (!ok || v < lo || v > hi)
+      luaL_error(L, "%s: expected an integer from %lld to %lld", key, lo, hi);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+static bool optbool(lua_State *L, int t, const char *key, bool def) {
+  int type = lua_getfield(L, t, key);
+  bool v = type == LUA_TNIL ? def : lua_toboolean(L, -1);
+  if (type != LUA_TNIL && type != LUA_TBOOLEAN)
+    luaL_error(L, "%s: expected a boolean", key);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* The list t[key] (a table or nil): pushed, with its length; raises on
+ * another type.  The caller pops it. */
+static lua_Integer pushlist(lua_State *L, int t, const char *key) {
+  int type = lua_getfield(L, t, key);
+  if (type == LUA_TNIL)
+    return 0;
+  if (type != LUA_TTABLE)
+    luaL_error(L, "%s: expected a list", key);
+  return luaL_len(L, -1);
+}
+
+/* calloc of n + 1 items, raising when out of memory. */
+static void *items(lua_State *L, lua_Integer n, size_t size) {
+  void *p = calloc((size_t)n + 1, size);
+  return p != NULL ? p : oom(L);
+}
+
+/* Values reach the agent as JSON numbers: exact up to 2^53. */
+#define JSON_INT_MAX (1ll << 53)
+
+static void dupseccomp(lua_State *L, int t, struct vc_seccomp *sc) {
+  sc->default_action = dupfield(L, t, "defaultAction");
+  if (sc->default_action == NULL)
+    luaL_error(L, "seccomp: defaultAction is required");
+  sc->default_errno = (int)optint(L, t, "defaultErrnoRet", 0, 4095, -1);
+  sc->architectures = dupstrv(L, t, "architectures");
+  lua_Integer n = pushlist(L, t, "syscalls");
+  int rules = lua_gettop(L);
+  sc->rules = items(L, n, sizeof *sc->rules);
+  for (lua_Integer i = 1; i <= n; i++) {
+    if (lua_rawgeti(L, rules, i) != LUA_TTABLE)
+      luaL_error(L, "seccomp: syscalls[%d]: expected a table", (int)i);
+    int rule = lua_gettop(L);
+    struct vc_seccomp_rule *r = &sc->rules[sc->n_rules++];
+    r->names = dupstrv(L, rule, "names");
+    r->action = dupfield(L, rule, "action");
+    if (r->action == NULL)
+      luaL_error(L, "seccomp: syscalls[%d]: action is required", (int)i);
+    r->errno_ret = (int)optint(L, rule, "errnoRet", 0, 4095, -1);
+    lua_Integer na = pushlist(L, rule, "args");
+    int args = lua_gettop(L);
+    if (na > 6)
+      luaL_error(L, "seccomp: syscalls[%d]: at most 6 args", (int)i);
+    r->args = items(L, na, sizeof *r->args);
+    for (lua_Integer j = 1; j <= na; j++) {
+      if (lua_rawgeti(L, args, j) != LUA_TTABLE)
+        luaL_error(L, "seccomp: syscalls[%d].args[%d]: expected a table",
+                   (int)i, (int)j);
+      int arg = lua_gettop(L);
+      struct vc_seccomp_arg *a = &r->args[r->n_args++];
+      a->op = dupfield(L, arg, "op");
+      if (a->op == NULL)
+        luaL_error(L, "seccomp: syscalls[%d].args[%d]: op is required",
+                   (int)i, (int)j);
+      a->index = (unsigned)optint(L, arg, "index", 0, 5, 0);
+      a->value = (unsigned long long)optint(L, arg, "value", 0, JSON_INT_MAX, 0);
+      a->value_two =
+          (unsigned long long)optint(L, arg, "valueTwo", 0, JSON_INT_MAX, 0);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 2); /* args, the rule */
+  }
+  lua_pop(L, 1);
+}
+
+static void dupsecurity(lua_State *L, int t, struct vc_security *s) {
+  int type = lua_getfield(L, t, "security");
+  if (type != LUA_TTABLE)
+    luaL_error(L, "container spec: security is required");
+  int sec = lua_gettop(L);
+  s->privileged = optbool(L, sec, "privileged", false);
+  s->no_new_privileges = optbool(L, sec, "no_new_privileges", true);
+  s->read_only_rootfs = optbool(L, sec, "read_only_rootfs", false);
+  s->capabilities = dupstrv(L, sec, "capabilities");
+  s->masked_paths = dupstrv(L, sec, "masked_paths");
+  s->readonly_paths = dupstrv(L, sec, "readonly_paths");
+  lua_Integer n = pushlist(L, sec, "rlimits");
+  int list = lua_gettop(L);
+  s->rlimits = items(L, n, sizeof *s->rlimits);
+  for (lua_Integer i = 1; i <= n; i++) {
+    if (lua_rawgeti(L, list, i) != LUA_TTABLE)
+      luaL_error(L, "rlimits[%d]: expected a table", (int)i);
+    struct vc_rlimit *r = &s->rlimits[s->n_rlimits++];
+    r->type = dupfield(L, -1, "type");
+    if (r->type == NULL)
+      luaL_error(L, "rlimits[%d]: type is required", (int)i);
+    r->soft = optint(L, -1, "soft", -1, JSON_INT_MAX, 0); /* -1: unlimited */
+    r->hard = optint(L, -1, "hard", -1, JSON_INT_MAX, 0);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  if (lua_getfield(L, sec, "seccomp") == LUA_TTABLE) {
+    s->seccomp = calloc(1, sizeof *s->seccomp);
+    if (s->seccomp == NULL)
+      oom(L);
+    dupseccomp(L, lua_gettop(L), s->seccomp);
+  } else if (!lua_isnil(L, -1)) {
+    luaL_error(L, "seccomp: expected a table");
+  }
+  lua_pop(L, 2);
+}
+
 void vc_lua_vm_spec(lua_State *L, int idx, vc_vm_spec_t *vm) {
   int t = lua_absindex(L, idx);
   luaL_checktype(L, t, LUA_TTABLE);
@@ -240,6 +367,7 @@ vc_container_spec_t *vc_lua_container_box(lua_State *L, int idx) {
   vc_lua_process(L, t, &c->process);
   dupmounts(L, t, c);
   readresources(L, t, &c->resources);
+  dupsecurity(L, t, &c->security);
   dupkv(L, t, "annotations", &c->annotations, &c->n_annotations);
   return c;
 }

@@ -28,6 +28,34 @@ void vc_process_free(vc_process_t *p) {
   memset(p, 0, sizeof *p);
 }
 
+static void seccomp_free(struct vc_seccomp *sc) {
+  if (sc == NULL)
+    return;
+  free(sc->default_action);
+  vc_strv_free(sc->architectures);
+  for (size_t i = 0; i < sc->n_rules; i++) {
+    struct vc_seccomp_rule *r = &sc->rules[i];
+    vc_strv_free(r->names);
+    free(r->action);
+    for (size_t j = 0; j < r->n_args; j++)
+      free(r->args[j].op);
+    free(r->args);
+  }
+  free(sc->rules);
+  free(sc);
+}
+
+void vc_security_free(struct vc_security *s) {
+  vc_strv_free(s->capabilities);
+  vc_strv_free(s->masked_paths);
+  vc_strv_free(s->readonly_paths);
+  for (size_t i = 0; i < s->n_rlimits; i++)
+    free(s->rlimits[i].type);
+  free(s->rlimits);
+  seccomp_free(s->seccomp);
+  memset(s, 0, sizeof *s);
+}
+
 void vc_container_spec_free(vc_container_spec_t *c) {
   free(c->id);
   free(c->rootfs);
@@ -37,6 +65,7 @@ void vc_container_spec_free(vc_container_spec_t *c) {
     free(c->mounts[i].path);
   }
   free(c->mounts);
+  vc_security_free(&c->security);
   kv_free(c->annotations, c->n_annotations);
   memset(c, 0, sizeof *c);
 }

@@ -34,6 +34,48 @@ struct vc_resources {
   unsigned cpu_quota_pct;
 };
 
+/* What confines a container's processes, as the Lua layer computed it
+ * (lua/vc/security.lua): the agent applies exactly this. */
+struct vc_rlimit {
+  char *type;           /* "RLIMIT_NOFILE", ... */
+  long long soft, hard; /* -1: unlimited */
+};
+
+struct vc_seccomp_arg {
+  unsigned index;
+  unsigned long long value, value_two;
+  char *op;             /* "SCMP_CMP_EQ", ... */
+};
+
+struct vc_seccomp_rule {
+  char **names;         /* syscalls */
+  char *action;         /* "SCMP_ACT_ERRNO", ... */
+  int errno_ret;        /* -1: the profile's default */
+  struct vc_seccomp_arg *args;
+  size_t n_args;
+};
+
+/* An OCI linux.seccomp profile. */
+struct vc_seccomp {
+  char *default_action;
+  int default_errno;    /* -1: none given */
+  char **architectures;
+  struct vc_seccomp_rule *rules;
+  size_t n_rules;
+};
+
+struct vc_security {
+  bool privileged;
+  bool no_new_privileges;
+  bool read_only_rootfs;
+  char **capabilities;  /* "CAP_CHOWN", ...: bounding, effective, permitted */
+  char **masked_paths;
+  char **readonly_paths;
+  struct vc_rlimit *rlimits;
+  size_t n_rlimits;
+  struct vc_seccomp *seccomp; /* NULL: no filter */
+};
+
 typedef struct vc_process {
   char **argv;          /* NULL-terminated, argv[0] set */
   char **env;           /* NULL-terminated "K=V" strings */
@@ -48,6 +90,7 @@ typedef struct vc_container_spec {
   struct vc_mount *mounts;
   size_t n_mounts;
   struct vc_resources resources;
+  struct vc_security security;
   struct vc_kv *annotations;
   size_t n_annotations;
 } vc_container_spec_t;
@@ -71,6 +114,7 @@ typedef struct vc_vm_spec {
 
 void vc_strv_free(char **v);
 void vc_process_free(vc_process_t *p);
+void vc_security_free(struct vc_security *s);
 void vc_container_spec_free(vc_container_spec_t *c);
 void vc_vm_spec_free(vc_vm_spec_t *vm);
 

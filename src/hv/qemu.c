@@ -1,10 +1,12 @@
 /* qemu.c - a pod is a QEMU microvm booting vc's guest kernel and initrd,
  * whose /init runs vc-agent on a virtio-serial port.
  *
- * QEMU is started with -daemonize, so it outlives the vc process.  Files in
- * RUN_DIR: ctrl.sock (QMP, ours), monitor.sock (QMP, for monitoring tools),
- * agent.sock (the agent's virtio-serial port), console.log (the guest's
- * serial console), qemu.pid, qemu.log (QEMU's own errors), and .shared/,
+ * QEMU outlives the vc process that starts it (launch), confined: its own
+ * seccomp sandbox (-sandbox), only the capabilities its 9p server needs,
+ * files and sockets readable by root only.  Files in RUN_DIR: ctrl.sock
+ * (QMP, ours), monitor.sock (QMP, for monitoring tools), agent.sock (the
+ * agent's virtio-serial port), console.log (the guest's serial console),
+ * qemu.log (QEMU's own errors), and .shared/,
  * shared with the guest over 9p (tag "vcshared", mounted by the agent at
  * /run/vc/shared), where each container's rootfs is bind-mounted.
  *
@@ -14,6 +16,8 @@
  * devices but this pod's sockets and shares (lua/vc/template.lua). */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <stdint.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -23,6 +27,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,12 +36,16 @@
 #include "qmp.h"
 #include "proto/json.h"
 #include "sys/cleanup.h"
+#include "sys/clock.h"
 #include "sys/fileio.h"
 #include "sys/process.h"
+#include "sys/wait.h"
 
 #define QEMU "qemu-system-x86_64"
 #define GUEST_SHARED "/run/vc/shared"
 #define QMP_MS 2000
+/* The descriptor a VM started from a template reads its saved state on. */
+#define INCOMING_FD 3
 /* TCG's translation cache, in MiB.  QEMU's default (1 GiB) lets a
  * long-lived guest grow QEMU's RSS by whatever code it ever ran; a pod's
  * boot and first containers fill ~45 MiB.  A smaller cache flushes during
@@ -210,19 +219,17 @@ static int build_cmdline(vc_hv_t *hv, struct cmdline *c, bool kvm,
     if (add_share(c, (int)i + 1, v->host_path, tag, v->read_only, err) < 0)
       return -1;
   }
-  if (hv->spec.incoming != NULL) {
-    /* QEMU runs this with /bin/sh: the path goes in single quotes. */
-    if (strchr(hv->spec.incoming, '\'') != NULL)
-      return vc_fail(err, EINVAL, "qemu: template path %s has a quote",
-                     hv->spec.incoming);
-    if (add(c, err, "-incoming") < 0 ||
-        add(c, err, "exec:cat '%s'", hv->spec.incoming) < 0)
-      return -1;
-  }
-  if (hv->spec.foreground)
-    return 0;
-  if (add(c, err, "-daemonize") < 0 || add(c, err, "-pidfile") < 0 ||
-      add(c, err, "%s/qemu.pid", run) < 0)
+  /* The saved state comes on an inherited descriptor (launch): QEMU's
+   * sandbox forbids the "exec:" a path would need. */
+  if (hv->spec.incoming != NULL &&
+      (add(c, err, "-incoming") < 0 ||
+       add(c, err, "fd:%d", INCOMING_FD) < 0))
+    return -1;
+  /* QEMU's own seccomp filter: no obsolete system calls, no setuid, no
+   * fork or exec, no changing of priorities, affinities or limits. */
+  if (add(c, err, "-sandbox") < 0 ||
+      add(c, err, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,"
+          "resourcecontrol=deny") < 0)
     return -1;
   return 0;
 }
@@ -240,32 +247,150 @@ static void tail_of(const char *path, char *out, size_t size) {
   snprintf(out, size, "%s", data + (len > size - 1 ? len - (size - 1) : 0));
 }
 
-/* The daemonized QEMU's pid, once its launcher (child) has exited. */
-static int daemon_pid(vc_hv_t *hv, pid_t child, const char *log,
-                      const char *pidfile, vc_err_t *err) {
-  char why[512];
-  int status;
-  while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-    ;
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    tail_of(log, why, sizeof why);
-    return vc_fail(err, EIO, "qemu: cannot start: %s",
-                   why[0] != '\0' ? why : "it failed");
+/* What QEMU keeps of root's capabilities: what its 9p server needs to act
+ * on the files of a rootfs whatever their owner and mode (security_model
+ * =none: it creates, chowns and chmods them as the guest asks, and makes
+ * device nodes).  Without CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_SYS_MODULE,
+ * CAP_SYS_PTRACE, ... a QEMU taken over by its guest cannot mount, load a
+ * module, reconfigure the host's network or trace other processes. */
+static const int QEMU_CAPS[] = {CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH,
+                                CAP_FOWNER, CAP_FSETID,       CAP_MKNOD};
+
+/* In the child, before exec: root keeps QEMU_CAPS only.  Root's
+ * capabilities after exec are its bounding set (and inheritable), so the
+ * bounding set is cut and the inheritable and ambient sets are emptied. */
+static int keep_qemu_caps(void) {
+  uint64_t keep = 0;
+  for (size_t i = 0; i < sizeof QEMU_CAPS / sizeof QEMU_CAPS[0]; i++)
+    keep |= 1ULL << QEMU_CAPS[i];
+  for (int cap = 0; cap < 64; cap++) {
+    if (keep & (1ULL << cap))
+      continue;
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+      return -1; /* EINVAL: past the kernel's last capability */
   }
-  cleanup_free char *pid = NULL;
-  size_t len;
-  if (vc_read_file(pidfile, 64, &pid, &len, err) < 0)
-    return vc_error_prefix(err, "qemu: started, but no pid file");
-  hv->info.pid = (pid_t)atoi(pid);
-  if (hv->info.pid <= 0 ||
-      vc_proc_start_time(hv->info.pid, &hv->info.start_time, err) < 0)
-    return vc_fail(err, ESRCH, "qemu: started, then gone: %s",
-                   (tail_of(log, why, sizeof why), why));
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
+      errno != EINVAL)
+    return -1;
+  struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+  struct __user_cap_data_struct d[2];
+  if (syscall(SYS_capget, &h, d) < 0)
+    return -1;
+  for (int i = 0; i < 2; i++) {
+    uint32_t k = (uint32_t)(keep >> (32 * i));
+    d[i].effective &= k;
+    d[i].permitted &= k;
+    d[i].inheritable = 0;
+  }
+  return (int)syscall(SYS_capset, &h, d);
+}
+
+/* The child that becomes QEMU: stdio on /dev/null and the log, the saved
+ * state (if any) on INCOMING_FD, files and sockets private to root. */
+static void exec_qemu(char **argv, int logfd, int incoming) {
+  /* vc repl blocks SIGINT (sys/wait.h): the VM starts with none blocked. */
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  umask(077);
+  int null = open("/dev/null", O_RDWR);
+  if (null < 0 || dup2(null, 0) < 0 || dup2(logfd, 1) < 0 ||
+      dup2(logfd, 2) < 0)
+    _exit(127);
+  if (incoming >= 0 &&
+      (incoming == INCOMING_FD ? fcntl(incoming, F_SETFD, 0)
+                               : dup2(incoming, INCOMING_FD)) < 0)
+    _exit(127);
+  if (keep_qemu_caps() < 0) {
+    dprintf(2, "qemu: dropping capabilities: %s\n", strerror(errno));
+    _exit(127);
+  }
+  execvp(argv[0], argv);
+  dprintf(2, "%s: %s\n", argv[0], strerror(errno));
+  _exit(127);
+}
+
+/* Start QEMU.  A foreground VM (a template being made) is our child and
+ * ends with this process (PDEATHSIG).  A pod's VM outlives vc: a launcher
+ * child forks it and exits, telling its pid on a pipe, so QEMU is nobody's
+ * child and no zombie of vc's.  The launcher dies with vc (PDEATHSIG) and
+ * QEMU is exec'd at once after the fork, so a vc killed at any point leaves
+ * either nothing or a QEMU whose arguments name the pod's run folder, which
+ * vc gc finds (lua/vc/leftovers.lua). */
+static int launch(vc_hv_t *hv, char **argv, int logfd, int incoming,
+                  vc_err_t *err) {
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) < 0)
+    return vc_error(err, errno, "qemu: pipe");
+  cleanup_close int rd = pipefd[0];
+  cleanup_close int wr = pipefd[1];
+  pid_t parent = getpid();
+  pid_t child = fork();
+  if (child < 0)
+    return vc_error(err, errno, "qemu: fork");
+  if (child == 0) {
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+      _exit(127);
+    setsid();
+    if (hv->spec.foreground)
+      exec_qemu(argv, logfd, incoming);
+    pid_t q = fork();
+    if (q == 0)
+      exec_qemu(argv, logfd, incoming);
+    _exit(q > 0 && write(wr, &q, sizeof q) == (ssize_t)sizeof q ? 0 : 127);
+  }
+  close(wr);
+  wr = -1;
+  pid_t pid = child;
+  if (!hv->spec.foreground) {
+    int status;
+    ssize_t n;
+    while ((n = read(rd, &pid, sizeof pid)) < 0 && errno == EINTR)
+      ;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+      ;
+    if (n != (ssize_t)sizeof pid || !WIFEXITED(status) ||
+        WEXITSTATUS(status) != 0)
+      return vc_fail(err, EIO, "qemu: cannot start: the launcher failed");
+  }
+  hv->info.pid = pid;
+  if (vc_proc_start_time(pid, &hv->info.start_time, err) < 0)
+    return vc_error_prefix(err, "qemu: started, then gone");
   return 0;
 }
 
 static bool alive(vc_hv_t *hv) {
   return vc_proc_alive(hv->info.pid, hv->info.start_time);
+}
+
+/* Wait until QEMU answers on its control socket, or has died (then its
+ * log says why). */
+static int wait_ready(vc_hv_t *hv, const char *log, vc_err_t *err) {
+  char sock[PATH_MAX], why[512];
+  if (path_in(hv, "ctrl.sock", sock, sizeof sock, err) < 0)
+    return -1;
+  long long deadline = vc_now_ms() + 30000;
+  for (;;) {
+    if (!alive(hv) || (hv->spec.foreground &&
+                       waitpid(hv->info.pid, NULL, WNOHANG) == hv->info.pid)) {
+      tail_of(log, why, sizeof why);
+      return vc_fail(err, EIO, "qemu: cannot start: %s",
+                     why[0] != '\0' ? why : "it exited");
+    }
+    cleanup_close int fd = -1;
+    vc_err_t cerr;
+    if (vc_qmp_connect(sock, QMP_MS, &fd, &cerr) == 0)
+      return 0;
+    if (cerr.errnum != ENOENT && cerr.errnum != ECONNREFUSED) {
+      if (err != NULL)
+        *err = cerr;
+      return vc_error_prefix(err, "qemu: start");
+    }
+    if (vc_now_ms() > deadline)
+      return vc_fail(err, ETIMEDOUT, "qemu: no control socket in 30 s");
+    if (vc_sleep_ms(2, err) < 0)
+      return -1;
+  }
 }
 
 /* A VM started from a saved state (spec.incoming) is paused once QEMU has
@@ -323,40 +448,21 @@ static int qemu_start(vc_hv_t *hv, vc_err_t *err) {
     return vc_error(err, ENOMEM, "qemu");
   if (build_cmdline(hv, c, kvm, err) < 0)
     return -1;
-  unlink(pidfile);
+  unlink(pidfile); /* written by older versions of vc */
   cleanup_close int logfd =
-      open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+      open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (logfd < 0)
     return vc_error(err, errno, "qemu: %s", log);
-  pid_t parent = getpid();
-  pid_t child = fork();
-  if (child < 0)
-    return vc_error(err, errno, "qemu: fork");
-  if (child == 0) {
-    /* vc repl blocks SIGINT (sys/wait.h): the VM starts with none blocked. */
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    /* A foreground VM (a template being made) ends with this process.  So
-     * does QEMU before it daemonizes: a vc killed while QEMU starts leaves
-     * a VM only if QEMU has forked it already, never one that appears
-     * later, after a gc has looked (the daemon does not inherit this). */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-      _exit(127);
-    int null = open("/dev/null", O_RDWR);
-    if (null < 0 || dup2(null, 0) < 0 || dup2(logfd, 1) < 0 ||
-        dup2(logfd, 2) < 0)
-      _exit(127);
-    setsid();
-    execvp(c->argv[0], c->argv);
-    dprintf(2, "%s: %s\n", c->argv[0], strerror(errno));
-    _exit(127);
-  }
-  if (hv->spec.foreground) {
-    hv->info.pid = child;
-    if (vc_proc_start_time(child, &hv->info.start_time, err) < 0)
-      return vc_error_prefix(err, "qemu: started, then gone");
-  } else if (daemon_pid(hv, child, log, pidfile, err) < 0) {
+  cleanup_close int incoming = -1;
+  if (hv->spec.incoming != NULL &&
+      (incoming = open(hv->spec.incoming, O_RDONLY | O_CLOEXEC)) < 0)
+    return vc_error(err, errno, "qemu: template %s", hv->spec.incoming);
+  if (launch(hv, c->argv, logfd, incoming, err) < 0)
+    return -1;
+  if (wait_ready(hv, log, err) < 0) {
+    vc_proc_end(hv->info.pid, hv->info.start_time, SIGKILL, 5);
+    if (hv->spec.foreground)
+      waitpid(hv->info.pid, NULL, 0);
     return -1;
   }
   if (hv->spec.incoming != NULL && resume_loaded(hv, err) < 0) {
@@ -456,28 +562,35 @@ static int qemu_stop(vc_hv_t *hv, double timeout_s, vc_err_t *err) {
   return 0;
 }
 
-/* Pause the VM, migrate its whole state to path ("exec:", since QEMU 7.2
- * has no "file:") and wait until it is written.  Paused first: a guest
- * copied while it ran under TCG was seen to panic once started from the
- * copy, now and then; a VM started from a paused state is resumed by
+/* Pause the VM, migrate its whole state to path and wait until it is
+ * written.  The file is opened here (root's only: it holds the guest's
+ * memory) and handed to QEMU over QMP (getfd), as its sandbox forbids the
+ * "exec:" a path would need (QEMU 7.2 has no "file:").  Paused first: a
+ * guest copied while it ran under TCG was seen to panic once started from
+ * the copy, now and then; a VM started from a paused state is resumed by
  * qemu_start. */
 static int qemu_save(vc_hv_t *hv, const char *path, double timeout_s,
                      vc_err_t *err) {
   if (!alive(hv))
     return vc_fail(err, ESRCH, "qemu: the VM is not running");
-  if (strpbrk(path, "'\"\\") != NULL)
-    return vc_fail(err, EINVAL, "qemu: save to %s: a quote in the path", path);
-  char sock[PATH_MAX], line[PATH_MAX + 128];
+  char sock[PATH_MAX];
   if (path_in(hv, "ctrl.sock", sock, sizeof sock, err) < 0)
     return -1;
-  snprintf(line, sizeof line,
-           "{\"execute\":\"migrate\",\"arguments\":{\"uri\":"
-           "\"exec:umask 077; cat > '%s'\"}}",
-           path);
+  cleanup_close int out =
+      open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (out < 0)
+    return vc_error(err, errno, "qemu: save to %s", path);
   cleanup_close int fd = -1;
   if (vc_qmp_connect(sock, QMP_MS, &fd, err) < 0 ||
       vc_qmp_execute(fd, "stop", QMP_MS, NULL, err) < 0 ||
-      vc_qmp_execute_line(fd, line, QMP_MS, NULL, err) < 0)
+      vc_qmp_execute_fd(fd,
+                        "{\"execute\":\"getfd\",\"arguments\":"
+                        "{\"fdname\":\"vc-save\"}}",
+                        out, QMP_MS, NULL, err) < 0 ||
+      vc_qmp_execute_line(fd,
+                          "{\"execute\":\"migrate\",\"arguments\":"
+                          "{\"uri\":\"fd:vc-save\"}}",
+                          QMP_MS, NULL, err) < 0)
     return vc_error_prefix(err, "qemu: save");
   struct timespec step = {0, 10 * 1000 * 1000};
   for (double waited = 0; waited < timeout_s; waited += 0.01) {

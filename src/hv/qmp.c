@@ -105,6 +105,35 @@ int vc_qmp_execute_line(int fd, const char *line, int timeout_ms,
   return read_reply(fd, vc_now_ms() + timeout_ms, ret, err);
 }
 
+int vc_qmp_execute_fd(int fd, const char *line, int passfd, int timeout_ms,
+                      vc_json_t **ret, vc_err_t *err) {
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct iovec iov = {.iov_base = (void *)line, .iov_len = strlen(line)};
+  struct msghdr m = {.msg_iov = &iov,
+                     .msg_iovlen = 1,
+                     .msg_control = u.buf,
+                     .msg_controllen = sizeof u.buf};
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cm), &passfd, sizeof(int));
+  /* The descriptor goes with the command's first bytes; the rest (if a
+   * short send left any) and the newline follow. */
+  ssize_t n;
+  while ((n = sendmsg(fd, &m, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+    ;
+  if (n < 0)
+    return vc_error(err, errno, "qmp: send");
+  if (send_all(fd, line + n, err) < 0 || send_all(fd, "\n", err) < 0)
+    return -1;
+  return read_reply(fd, vc_now_ms() + timeout_ms, ret, err);
+}
+
 int vc_qmp_execute(int fd, const char *cmd, int timeout_ms, vc_json_t **ret,
                    vc_err_t *err) {
   char line[256];

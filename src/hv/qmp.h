@@ -18,4 +18,9 @@ int vc_qmp_execute(int fd, const char *cmd, int timeout_ms, vc_json_t **ret,
 int vc_qmp_execute_line(int fd, const char *line, int timeout_ms,
                         vc_json_t **ret, vc_err_t *err);
 
+/* vc_qmp_execute_line, with descriptor passfd attached (SCM_RIGHTS), for
+ * QMP's getfd and add-fd. */
+int vc_qmp_execute_fd(int fd, const char *line, int passfd, int timeout_ms,
+                      vc_json_t **ret, vc_err_t *err);
+
 #endif

@@ -144,6 +144,13 @@ function ACTIONS.status(o)
     local code = s.exit_code and (tostring(s.exit_code) .. (s.oom and " (OOM)" or "")) or "-"
     format.table(io.stdout, { "CONTAINER ID", "POD ID", "STATE", "EXIT CODE" },
                  { { s.id, s.pod, s.state, code } })
+    local sec = s.security
+    if sec then
+      io.stdout:write("capabilities: ", #sec.capabilities > 0
+                        and table.concat(sec.capabilities, " ") or "none", "\n",
+                      "seccomp: ", sec.seccomp, "\n",
+                      "no_new_privileges: ", tostring(sec.no_new_privileges), "\n")
+    end
   end
   return 0
 end

@@ -1,0 +1,279 @@
+-- Containers that cannot reach the kernel they share: the host's on the
+-- namespace backend, the pod's VM's on qemu. From inside a container,
+-- spec/fixtures/escape.c tries the ways out (sysctls, sysrq, kcore, block
+-- devices, mount, namespaces, modules, kexec, bpf); busybox still works;
+-- privileged containers are refused or admitted by the default policy;
+-- malformed security configs are refused before anything is stored. crun,
+-- with the same rootfs and the same default capabilities, is the reference.
+local support = require "support"
+local vc = require "vc"
+local security = require "vc.security"
+
+local ROOTFS = support.project .. "/build/rootfs"
+local GUEST = support.project .. "/build/guest/vmlinux"
+local q = support.quote
+
+-- The escape probe, built once for every test (static: the rootfs is busybox).
+local PROBE
+local function probe()
+  if not PROBE then
+    PROBE = os.tmpname()
+    local r = support.sh("cc -static -O1 -o " .. q(PROBE) .. " " ..
+                         q(support.project .. "/spec/fixtures/escape.c"))
+    assert(r.code == 0, "cannot build the escape probe: " .. r.stderr)
+  end
+  return PROBE
+end
+
+local function parse(out)
+  local t = {}
+  for name, result in out:gmatch("(%S+) ([^\n]+)\n") do t[name] = result end
+  return t
+end
+
+local function status_field(status, name)
+  return status:match("\n" .. name .. ":%s*(%S+)")
+end
+
+-- What a capability set has of those that rule the kernel.
+local FORBIDDEN = { "CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_PTRACE", "CAP_SYS_RAWIO",
+                    "CAP_SYS_BOOT", "CAP_SYS_TIME", "CAP_NET_ADMIN" }
+
+local DEFAULT_MASK = 0
+for _, name in ipairs(security.DEFAULT_CAPABILITIES) do
+  DEFAULT_MASK = DEFAULT_MASK | (1 << (assert(security.capability_number(name))))
+end
+
+local BACKENDS = { "namespace" }
+if support.read_file(GUEST) then BACKENDS[#BACKENDS + 1] = "qemu" end
+
+for _, backend in ipairs(BACKENDS) do
+  describe("a container on " .. backend, function()
+    local root, rootfs
+
+    before_each(function()
+      root = support.tmpdir()
+      rootfs = root .. "/rootfs"
+      assert(os.execute("cp -a " .. q(ROOTFS) .. " " .. q(rootfs)))
+      assert(os.execute("cp " .. q(probe()) .. " " .. q(rootfs .. "/escape")))
+      vc.setup { root = root, lock_timeout = 30 }
+    end)
+
+    after_each(function()
+      for _, p in ipairs(vc.pod.list()) do p:delete { force = true } end
+      support.rmtree(root)
+    end)
+
+    local function run(id, extra, pod_extra)
+      local c = { id = "c", rootfs = rootfs, argv = { "/bin/sleep", "600" } }
+      for k, v in pairs(extra or {}) do c[k] = v end
+      local cfg = { id = id, hypervisor = backend, containers = { c },
+                    vm = { memory_mib = 128 } }
+      for k, v in pairs(pod_extra or {}) do cfg[k] = v end
+      return vc.pod.run(cfg)
+    end
+
+    it("cannot reach the kernel: sysctls, sysrq, kcore, devices, mount, modules", function()
+      local p = assert(run("esc"))
+      local c = p:container("c")
+      local code, out = c:exec { "/escape" }
+      assert.equal(0, code, out)
+      local r = parse(out)
+      -- writing back what a sysctl holds: /proc/sys is read-only, and so is
+      -- sysrq-trigger (where the kernel has them: this host's lacks some;
+      -- the guest's has all)
+      local function read_only(path)
+        local there = backend == "qemu" or support.sh("test -e " .. path).code == 0
+        return there and "EROFS" or "ENOENT"
+      end
+      assert.equal(read_only("/proc/sys/kernel/core_pattern"), r.core_pattern)
+      assert.equal(read_only("/proc/sys/kernel/modprobe"), r.modprobe)
+      assert.equal(read_only("/proc/sys/vm/overcommit_memory"), r.overcommit_memory)
+      assert.equal(read_only("/proc/sysrq-trigger"), r.sysrq_trigger)
+      -- masked where the kernel has one, absent where not: nothing read
+      assert.is_truthy(r.kcore_read == "0 bytes" or r.kcore_read == "ENOENT", r.kcore_read)
+      -- CAP_MKNOD makes the node; the devices cgroup keeps it shut
+      assert.equal("ok", r.mknod_block)
+      assert.equal("EPERM", r.open_block)
+      for _, what in ipairs { "mount", "unshare_user_mount", "kexec_load", "init_module", "bpf" } do
+        assert.equal("EPERM", r[what], what)
+      end
+      local _, status = c:exec { "/bin/cat", "/proc/self/status" }
+      assert.equal("2", status_field(status, "Seccomp"))
+      assert.equal("1", status_field(status, "NoNewPrivs"))
+      local eff = tonumber(status_field(status, "CapEff"), 16)
+      assert.equal(DEFAULT_MASK, eff)
+      assert.equal(DEFAULT_MASK, tonumber(status_field(status, "CapBnd"), 16))
+      assert.equal(0, tonumber(status_field(status, "CapAmb"), 16))
+      for _, name in ipairs(FORBIDDEN) do
+        assert.equal(0, eff & (1 << security.capability_number(name)), name)
+      end
+      -- only the default device nodes
+      local _, dev = c:exec { "/bin/ls", "/dev" }
+      local nodes = {}
+      for n in dev:gmatch("%S+") do nodes[#nodes + 1] = n end
+      table.sort(nodes)
+      for _, n in ipairs(nodes) do
+        assert.is_truthy(({ console = true, core = true, fd = true, full = true, mqueue = true,
+                            null = true, ptmx = true, pts = true, random = true, shm = true,
+                            stderr = true, stdin = true, stdout = true, tty = true,
+                            urandom = true, zero = true })[n], "/dev/" .. n)
+      end
+      -- and status says so
+      local s = assert(c:status())
+      assert.equal("filter", s.security.seccomp)
+      assert.is_true(s.security.no_new_privileges)
+      local names = {}
+      for _, n in ipairs(security.DEFAULT_CAPABILITIES) do names[#names + 1] = n end
+      table.sort(names)
+      assert.same(names, s.security.capabilities)
+      local cli = support.vc(root, { "container", "status", "esc", "c" })
+      assert.equal(0, cli.code, cli.stderr)
+      assert.matches("capabilities: " .. table.concat(names, " ") .. "\n", cli.stdout, 1, true)
+      assert.matches("seccomp: filter\nno_new_privileges: true\n", cli.stdout, 1, true)
+    end)
+
+    it("keeps the pod's agent socket root's only", function()
+      assert(run("modes"))
+      local r = support.sh("stat -c %a " .. q(root .. "/run/pods/modes/agent.sock"))
+      assert.equal(0, r.code, r.stderr)
+      local mode = tonumber(r.stdout:match("%d+"), 8)
+      assert.equal(0, mode & tonumber("077", 8), r.stdout)
+    end)
+
+    it("still runs busybox: ls, sh, a web server and wget on loopback, ping as root", function()
+      local p = assert(run("bb"))
+      local c = p:container("c")
+      local code, out = c:exec { "/bin/sh", "-c",
+        "ls / >/dev/null && mkdir -p /tmp/www && echo served >/tmp/www/index.html &&" ..
+        " httpd -p 127.0.0.1:8080 -h /tmp/www && wget -q -O - http://127.0.0.1:8080/" }
+      assert.equal(0, code, out)
+      assert.equal("served\n", out)
+      code, out = c:exec { "/bin/ping", "-c", "1", "-W", "5", "127.0.0.1" }
+      assert.equal(0, code, out)
+      assert.matches("1 packets received", out, 1, true)
+    end)
+
+    it("keeps what the config asks: dropped capabilities, read-only rootfs, rlimits", function()
+      local p = assert(run("narrow", {
+        security = { capabilities = { drop = { "NET_RAW", "CAP_CHOWN" } },
+                     read_only_rootfs = true },
+        rlimits = { nofile = { soft = 256, hard = 512 }, nproc = 100 },
+      }))
+      local c = p:container("c")
+      local _, status = c:exec { "/bin/cat", "/proc/self/status" }
+      local eff = tonumber(status_field(status, "CapEff"), 16)
+      assert.equal(0, eff & (1 << security.capability_number("CAP_NET_RAW")))
+      assert.equal(0, eff & (1 << security.capability_number("CAP_CHOWN")))
+      assert.is_not.equal(0, eff & (1 << security.capability_number("CAP_KILL")))
+      local code = c:exec { "/bin/sh", "-c", "echo x > /written" }
+      assert.is_not.equal(0, code)
+      local _, limits = c:exec { "/bin/sh", "-c", "ulimit -Sn; ulimit -Hn; ulimit -u" }
+      assert.equal("256\n512\n100\n", limits)
+      -- without NET_RAW, ping has no raw socket
+      code = c:exec { "/bin/ping", "-c", "1", "-W", "2", "127.0.0.1" }
+      assert.is_not.equal(0, code)
+    end)
+
+    it("refuses malformed security configs before storing anything", function()
+      local cases = {
+        { { security = { capabilities = { add = { "CAP_FLY" } } } },
+          'containers[1].security.capabilities.add[1]: unknown capability "CAP_FLY"' },
+        { { security = { privileged = "yes" } },
+          "containers[1].security.privileged: expected a boolean, got string" },
+        { { security = { seccomp = "strict" } }, "containers[1].security.seccomp: expected" },
+        { { security = { seccomp = root .. "/bad.json" } },
+          "containers[1].security.seccomp: " .. root .. "/bad.json: invalid JSON" },
+        { { security = { seccomp = { defaultAction = "SCMP_ACT_ALLOW",
+                                     syscalls = { { names = { "mount" }, action = "NOPE" } } } } },
+          "containers[1].security.seccomp.syscalls[1].action: expected an SCMP_ACT_* action" },
+        { { security = { selinux = true } }, "containers[1].security.selinux: unknown key" },
+        { { rlimits = { nofile = { soft = 10, hard = 5 } } },
+          "containers[1].rlimits.nofile: the soft limit is above the hard limit" },
+      }
+      support.write_file(root .. "/bad.json", "{ not json")
+      for _, case in ipairs(cases) do
+        local p, err = run("bad", case[1])
+        assert.is_nil(p)
+        assert.matches(case[2], err, 1, true)
+      end
+      assert.same({}, vc.pod.list())
+      assert.equal("", support.traces(root))
+    end)
+
+    it("applies an OCI seccomp profile from a file", function()
+      local file = root .. "/profile.json"
+      support.write_file(file, [[{"defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                      "errnoRet": 13}]}]])
+      local p = assert(run("prof", { security = { seccomp = file } }))
+      local code, out = p:container("c"):exec { "/bin/sh", "-c", "mkdir /tmp/x 2>&1" }
+      assert.is_not.equal(0, code)
+      assert.matches("Permission denied", out, 1, true)
+    end)
+
+    if backend == "namespace" then
+      it("is never privileged: the default policy refuses it, annotated or not", function()
+        for _, sec in ipairs { { privileged = true }, { seccomp = "unconfined" },
+                               { capabilities = { add = { "SYS_ADMIN" } } } } do
+          local p, err = run("priv", { security = sec },
+                             { annotations = { ["vc.security.privileged"] = "true" } })
+          assert.is_nil(p)
+          assert.matches("policy default: refused: container c: security", err, 1, true)
+          assert.matches("on the namespace backend would be the host's root", err, 1, true)
+        end
+        assert.same({}, vc.pod.list())
+        assert.equal("", support.traces(root))
+      end)
+
+      it("has crun's capabilities, as crun gives them with the same defaults", function()
+        if not support.sh("command -v crun").stdout:match("crun") then
+          pending("crun is not installed")
+          return
+        end
+        local p = assert(run("ref"))
+        local _, mine = p:container("c"):exec { "/bin/cat", "/proc/self/status" }
+        -- crun's own spec with the default capabilities vc gives
+        local bundle = root .. "/bundle"
+        assert(os.execute("mkdir -p " .. q(bundle) .. " && cd " .. q(bundle) .. " && crun spec"))
+        local spec = require("cjson").decode(support.read_file(bundle .. "/config.json"))
+        spec.root = { path = rootfs, readonly = false }
+        spec.process.terminal = false
+        spec.process.args = { "/bin/cat", "/proc/self/status" }
+        for _, set in ipairs { "bounding", "effective", "permitted" } do
+          spec.process.capabilities[set] = security.DEFAULT_CAPABILITIES
+        end
+        spec.process.capabilities.inheritable = nil
+        spec.process.capabilities.ambient = nil
+        spec.process.noNewPrivileges = true
+        support.write_file(bundle .. "/config.json", require("cjson").encode(spec))
+        -- crun refuses this machine's hybrid cgroup layout unless the
+        -- unified hierarchy is out of its sight (shared/PLATFORM.md)
+        local r = support.sh("unshare -m sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null;" ..
+                             " crun run -b " .. q(bundle) .. " vc-escape-ref-$$'")
+        assert.equal(0, r.code, r.stderr)
+        for _, field in ipairs { "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs" } do
+          assert.equal(status_field(r.stdout, field), status_field(mine, field), field)
+        end
+      end)
+    else
+      it("is privileged only in an annotated pod, and then has every capability", function()
+        local p, err = run("priv", { security = { privileged = true } })
+        assert.is_nil(p)
+        assert.matches("container c: security.privileged needs the pod annotation " ..
+                       "vc.security.privileged=true", err, 1, true)
+        p = assert(run("priv", { security = { privileged = true } },
+                       { annotations = { ["vc.security.privileged"] = "true" } }))
+        local c = p:container("c")
+        local _, status = c:exec { "/bin/cat", "/proc/self/status" }
+        local _, last = c:exec { "/bin/cat", "/proc/sys/kernel/cap_last_cap" }
+        last = assert(math.tointeger(tonumber(last)))
+        assert.equal((1 << (last + 1)) - 1, tonumber(status_field(status, "CapEff"), 16))
+        assert.equal("0", status_field(status, "Seccomp"))
+        -- the guest's kernel is its to change; the host's is not
+        local code = c:exec { "/bin/sh", "-c", "mkdir -p /tmp/m && mount -t tmpfs none /tmp/m" }
+        assert.equal(0, code)
+      end)
+    end
+  end)
+end
