@@ -367,7 +367,7 @@ describe("vc-agent", function()
     assert.equal('0 malformed message: no positive integer "id" 22', err(6))
     assert.equal('5 malformed message: no string "op" 22', err(7))
     assert.equal("1 handshake first: send version 71", err(8))
-    assert.equal("1 protocol 1 not supported (this agent speaks 2) 93", err(9))
+    assert.equal("1 protocol 1 not supported (this agent speaks 3) 93", err(9))
     assert.equal('2 unknown operation "frob" 95', err(10))
     for i, g in ipairs(got) do
       assert.is_false((i == 3 and g.first or g).ok)
@@ -391,6 +391,32 @@ describe("vc-agent", function()
     local code, out = exec("keep", { argv = { "/bin/echo", "still here" } })
     assert.equal(0, code)
     assert.equal("still here\n", out)
+  end)
+
+  it("refuses broken frames on a stream with its id, and the stream goes on", function()
+    run("keep", { "/bin/sleep", "100" })
+    local r = support.sh(string.format("python3 %s %s badstdin:keep", q(RAW), q(sock)))
+    assert.equal(0, r.code, r.stderr)
+    local got = cjson.decode(r.stdout)
+    assert.is_true(got.reply.ok)
+    local errors, out, last = {}, {}, got.events[#got.events]
+    for _, ev in ipairs(got.events) do
+      if ev.ok == false then errors[#errors + 1] = math.tointeger(ev.id) .. " " .. ev.error end
+      if ev.event == "output" then out[#out + 1] = ev.data end
+    end
+    assert.same({
+      "2 stdin: malformed frame",
+      '2 stdin: "data" must be base64',
+      "2 stdin: resize: the process has no terminal",
+      "2 stdin: a frame for another request while streaming",
+      '2 stdin: only "stdin", "close_stdin" and "resize" while streaming',
+      "0 message too large (2000000 bytes, at most 1048576)",
+    }, errors)
+    assert.equal("aGkK", table.concat(out))  -- "hi\n", the good frame
+    assert.equal("exit", last.event)
+    assert.equal(0, last.exit_code)
+    assert(a:ping())
+    assert.equal("running", a:status("keep").state)
   end)
 
   it("mounts pod volumes into containers, read-only when asked", function()

@@ -306,6 +306,8 @@ local container = record {
   { "env", env, default = {} },
   { "cwd", abspath, default = "/" },
   { "user", user },
+  { "terminal", boolean, default = false },
+  { "stdin", boolean, default = false },
   { "mounts", list_of(record {
       { "volume", tag, required = true },
       { "path", abspath, required = true },

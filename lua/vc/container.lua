@@ -163,13 +163,29 @@ end
 
 --- Run argv in the running container. opts.output = "capture" (default:
 -- returns code, stdout, stderr) or "inherit" (to this process's stdout and
--- stderr; returns code). The process gets the container's env (opts.env
--- added over it), cwd and user unless opts.cwd or opts.user say otherwise.
+-- stderr; returns code). opts.stdin: nil (its stdin is /dev/null), a
+-- string (its stdin's bytes, then end of file) or true (this process's
+-- stdin, until its end of file). opts.tty: a terminal in the container
+-- for the process (its stdout and stderr both come through it); with
+-- output "inherit", vc's own terminal is in raw mode meanwhile (every key,
+-- Ctrl-C too, goes to the process) and the container's follows its size.
+-- The process gets the container's env (opts.env added over it), cwd and
+-- user unless opts.cwd or opts.user say otherwise. The options may also be
+-- named fields of argv: c:exec { "/bin/cat", stdin = "text" }.
 function Container:exec(argv, opts)
   if type(argv) ~= "table" then
     error("bad argument #1 to 'exec' (table expected, got " .. type(argv) .. ")", 2)
   end
-  opts = opts or {}
+  local list, merged = {}, {}
+  for k, v in pairs(argv) do
+    if math.type(k) == "integer" then list[k] = v else merged[k] = v end
+  end
+  for k, v in pairs(opts or {}) do merged[k] = v end
+  argv, opts = list, merged
+  if opts.stdin ~= nil and type(opts.stdin) ~= "string" and opts.stdin ~= true then
+    error("bad option 'stdin' to 'exec' (string or true expected, got "
+          .. type(opts.stdin) .. ")", 2)
+  end
   return failure.catch(function()
     local norm = failure.check(config.container({
       id = self.id, rootfs = "/", argv = argv, env = opts.env, cwd = opts.cwd, user = opts.user,
@@ -186,7 +202,29 @@ function Container:exec(argv, opts)
       cwd = opts.cwd and norm.cwd or ccfg.cwd,
       user = opts.user and norm.user or ccfg.user,
     }
-    return failure.check(agent:exec(self.id, proc, opts.output or "capture"))
+    return failure.check(agent:exec(self.id, proc, opts.output or "capture", opts.stdin,
+                                    opts.tty and true or false))
+  end)
+end
+
+--- An interactive shell in the container (argv default /bin/sh): a
+-- terminal, vc's stdin and terminal given to it until it exits; returns
+-- its exit code. From vc repl, the REPL takes the terminal back after.
+function Container:shell(argv)
+  return self:exec(argv or { "/bin/sh" }, { output = "inherit", stdin = true, tty = true })
+end
+
+--- Connect vc's terminal (or stdin and stdout) to the container's first
+-- process, as it was made (terminal = true, stdin = true in its config),
+-- until it exits (returns its exit code) or the user detaches with Ctrl-P
+-- Ctrl-Q (returns false; it runs on).
+function Container:attach()
+  return failure.catch(function()
+    local agent <close>, rec, ccfg = agent_for(self, "attach")
+    if rec.state ~= "running" then
+      failure.raise("container %s: cannot attach while %s", self.id, rec.state)
+    end
+    return failure.check(agent:attach(self.id, ccfg.stdin, ccfg.terminal))
   end)
 end
 
@@ -245,11 +283,31 @@ function Container:wait(timeout)
 end
 
 --- What the agent kept of the container's output (its newest 64 KiB of
--- each stream): stdout, stderr, truncated.
-function Container:logs()
+-- each stream): stdout, stderr, truncated. With opts.each, each chunk goes
+-- to opts.each(stream, time, data) instead ("stdout" or "stderr"; time in
+-- seconds since the epoch, as the agent read it, live: written after the
+-- call) in the order they were written, and logs returns truncated;
+-- opts.follow: then each chunk written later, until the container's
+-- process exits.
+function Container:logs(opts)
+  opts = opts or {}
+  if opts.each ~= nil and type(opts.each) ~= "function" then
+    error("bad option 'each' to 'logs' (function expected, got " .. type(opts.each) .. ")", 2)
+  end
   return failure.catch(function()
     local agent <close> = agent_for(self, "read the logs")
-    return failure.check(agent:read_output(self.id))
+    if not opts.each and not opts.follow then
+      return failure.check(agent:read_output(self.id))
+    end
+    local parts = { stdout = {}, stderr = {} }
+    local each = opts.each or function(stream, _, data)
+      local t = parts[stream]
+      t[#t + 1] = data
+    end
+    local function chunk(stream, ms, data, live) each(stream, ms / 1000, data, live) end
+    local truncated = failure.check(agent:logs(self.id, opts.follow, chunk))
+    if opts.each then return truncated end
+    return table.concat(parts.stdout), table.concat(parts.stderr), truncated
   end)
 end
 

@@ -49,6 +49,8 @@ function M.container_spec(ccfg)
     env = ccfg.env,
     cwd = ccfg.cwd,
     user = ccfg.user,
+    terminal = ccfg.terminal,
+    stdin = ccfg.stdin,
     mounts = ccfg.mounts,
     resources = ccfg.resources,
     security = security.effective(ccfg),

@@ -6,7 +6,14 @@
  *   a:connect(timeout) a:create_pod(vm) a:destroy_pod()
  *   a:create_container(spec) a:start_container(cid) a:stop_container(cid, t)
  *   a:remove_container(cid) a:signal(cid, n) -> true | nil, msg, errno
- *   a:exec(cid, process [, "capture"|"inherit"]) -> code, out, err | nil, msg, errno
+ *   a:exec(cid, process [, "capture"|"inherit" [, stdin [, tty]]])
+ *       -> code, out, err | nil, msg, errno
+ *       stdin: nil (/dev/null), a string (its bytes, then end of file) or
+ *       true (vc's own stdin, until its end of file); tty: a terminal in
+ *       the container (with "inherit", vc's terminal is raw meanwhile and
+ *       its size follows vc's)
+ *   a:attach(cid, stdin, tty) -> code | false (detached with Ctrl-P Ctrl-Q)
+ *   a:logs(cid, follow, fn) -> truncated   fn(stream, ms, data, live)
  *   a:wait(cid [, timeout])             -> code | nil, msg, errno
  *   a:status(cid) -> { state, pid, exit_code, oom [, cap_eff, seccomp,
  *                      no_new_privs] } | nil, msg, errno
@@ -26,6 +33,7 @@
 
 #include "core/lspec.h"
 #include "sys/luax.h"
+#include "sys/term.h"
 
 #define AGENT_MT "vc.agent"
 
@@ -241,17 +249,79 @@ static int push_capture(lua_State *L, int fd, vc_err_t *err) {
   return 0;
 }
 
+/* A session's terminal: raw mode when the process reads this terminal's
+ * keys, and the signals that must not leave it raw (sys/term.h).  After
+ * vc_term_end, the signal that ended the session is raised again. */
+static int session_begin(vc_term_t *t, vc_stdio_t *io, vc_err_t *err) {
+  io->term_fd = isatty(STDIN_FILENO)    ? STDIN_FILENO
+                : isatty(STDOUT_FILENO) ? STDOUT_FILENO
+                                        : -1;
+  bool keys = io->in_fd == STDIN_FILENO && io->term_fd == STDIN_FILENO;
+  if (vc_term_begin(t, keys ? STDIN_FILENO : -1, err) < 0)
+    return -1;
+  io->sig_fd = t->sig_fd;
+  return 0;
+}
+
+static void session_end(vc_term_t *t, const vc_stdio_t *io) {
+  vc_term_end(t);
+  if (io->signo != 0)
+    raise(io->signo);
+}
+
+/* stdin argument n: nil, a string (through a memfd) or true (fd 0). */
+static int stdin_arg(lua_State *L, int n, vc_err_t *err) {
+  int t = lua_type(L, n);
+  luaL_argexpected(L, t <= LUA_TNIL || t == LUA_TSTRING ||
+                          (t == LUA_TBOOLEAN && lua_toboolean(L, n)),
+                   n, "nil, string or true");
+  if (t == LUA_TBOOLEAN)
+    return STDIN_FILENO;
+  if (t != LUA_TSTRING)
+    return -1;
+  int *in = vc_fdbox(L, 1);
+  size_t len;
+  const char *s = lua_tolstring(L, n, &len);
+  in[0] = memfd_create("vc-exec-in", MFD_CLOEXEC);
+  for (size_t off = 0; in[0] >= 0 && off < len;) {
+    ssize_t k = write(in[0], s + off, len - off);
+    if (k < 0 && errno != EINTR)
+      break;
+    off += k > 0 ? (size_t)k : 0;
+  }
+  if (in[0] < 0 || lseek(in[0], 0, SEEK_END) != (off_t)len ||
+      lseek(in[0], 0, SEEK_SET) < 0) {
+    vc_error(err, errno, "exec: stdin");
+    return -2;
+  }
+  return in[0];
+}
+
 static int l_exec(lua_State *L) {
   static const char *const modes[] = {"capture", "inherit", NULL};
   vc_agent_t *a = checkagent(L);
   const char *cid = luaL_checkstring(L, 2);
   luaL_checktype(L, 3, LUA_TTABLE);
   int inherit = luaL_checkoption(L, 4, "capture", modes) == 1;
+  lua_settop(L, 6); /* (boxes are pushed above the arguments) */
+  bool tty = lua_toboolean(L, 6);
   vc_process_t *p = vc_lua_process_box(L, 3);
   vc_err_t err = {0};
   int code = -1;
+  vc_stdio_t io = {.in_fd = stdin_arg(L, 5, &err), .tty = tty,
+                   .term_fd = -1, .sig_fd = -1};
+  if (io.in_fd == -2)
+    return vc_pushfail(L, &err);
   if (inherit) {
-    if (a->ops->exec(a, cid, p, STDOUT_FILENO, STDERR_FILENO, &code, &err) < 0)
+    io.out_fd = STDOUT_FILENO;
+    io.err_fd = STDERR_FILENO;
+    vc_term_t term;
+    if (tty && session_begin(&term, &io, &err) < 0)
+      return vc_pushfail(L, &err);
+    int ret = a->ops->exec(a, cid, p, &io, &code, &err);
+    if (tty)
+      session_end(&term, &io);
+    if (ret < 0)
       return vc_pushfail(L, &err);
     lua_pushinteger(L, code);
     return 1;
@@ -263,12 +333,84 @@ static int l_exec(lua_State *L) {
     vc_error(&err, errno, "exec: capture output");
     return vc_pushfail(L, &err);
   }
-  if (a->ops->exec(a, cid, p, fds[0], fds[1], &code, &err) < 0)
+  io.out_fd = fds[0];
+  io.err_fd = fds[1];
+  if (a->ops->exec(a, cid, p, &io, &code, &err) < 0)
     return vc_pushfail(L, &err);
   lua_pushinteger(L, code);
   if (push_capture(L, fds[0], &err) < 0 || push_capture(L, fds[1], &err) < 0)
     return vc_pushfail(L, &err);
   return 3;
+}
+
+/* a:attach(cid, stdin, tty) -> code | false (detached) | nil, msg, errno */
+static int l_attach(lua_State *L) {
+  vc_agent_t *a = checkagent(L);
+  const char *cid = luaL_checkstring(L, 2);
+  bool with_stdin = lua_toboolean(L, 3), tty = lua_toboolean(L, 4);
+  lua_settop(L, 4);
+  vc_err_t err = {0};
+  int code = -1;
+  vc_stdio_t io = {.in_fd = with_stdin ? STDIN_FILENO : -1,
+                   .out_fd = STDOUT_FILENO, .err_fd = STDERR_FILENO,
+                   .tty = tty, .term_fd = -1, .sig_fd = -1,
+                   .detach_keys = true};
+  vc_term_t term;
+  if (session_begin(&term, &io, &err) < 0)
+    return vc_pushfail(L, &err);
+  int ret = a->ops->attach(a, cid, &io, &code, &err);
+  session_end(&term, &io);
+  if (ret < 0)
+    return vc_pushfail(L, &err);
+  if (io.detached)
+    lua_pushboolean(L, false);
+  else
+    lua_pushinteger(L, code);
+  return 1;
+}
+
+struct chunk_call {
+  lua_State *L;
+  int fn;               /* its stack index */
+  bool failed;          /* its error is on the stack's top */
+};
+
+static int call_chunk(void *ud, int stream, long long ms, const char *data,
+                      size_t n, bool live) {
+  struct chunk_call *cc = ud;
+  lua_State *L = cc->L;
+  lua_pushvalue(L, cc->fn);
+  lua_pushstring(L, stream == 2 ? "stderr" : "stdout");
+  lua_pushinteger(L, ms);
+  lua_pushlstring(L, data, n);
+  lua_pushboolean(L, live);
+  if (lua_pcall(L, 4, 0, 0) != LUA_OK) {
+    cc->failed = true;
+    return ECANCELED;
+  }
+  return 0;
+}
+
+/* a:logs(cid, follow, fn) -> truncated | nil, msg, errno
+ *     fn(stream, ms, data, live) for each chunk of the container's output
+ *     (stream "stdout" or "stderr", ms its time since the epoch); with
+ *     follow, until the container's process exits. */
+static int l_logs(lua_State *L) {
+  vc_agent_t *a = checkagent(L);
+  const char *cid = luaL_checkstring(L, 2);
+  bool follow = lua_toboolean(L, 3);
+  luaL_checktype(L, 4, LUA_TFUNCTION);
+  lua_settop(L, 4);
+  struct chunk_call cc = {.L = L, .fn = 4};
+  vc_err_t err = {0};
+  bool truncated = false;
+  if (a->ops->logs(a, cid, follow, call_chunk, &cc, &truncated, &err) < 0) {
+    if (cc.failed)
+      return lua_error(L);
+    return vc_pushfail(L, &err);
+  }
+  lua_pushboolean(L, truncated);
+  return 1;
 }
 
 static int l_wait(lua_State *L) {
@@ -450,6 +592,8 @@ static const luaL_Reg methods[] = {
     {"create_pod", l_create_pod},
     {"destroy_pod", l_destroy_pod},
     {"exec", l_exec},
+    {"attach", l_attach},
+    {"logs", l_logs},
     {"list_processes", l_list_processes},
     {"ping", l_ping},
     {"read_output", l_read_output},

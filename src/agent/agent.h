@@ -58,6 +58,28 @@ typedef struct vc_output {
   bool truncated;
 } vc_output_t;
 
+/* The stdio of a session with a process (an exec, an attach). */
+typedef struct vc_stdio {
+  int in_fd;            /* its stdin comes from here until end of file; -1:
+                           none (an exec's stdin is then /dev/null) */
+  int out_fd, err_fd;   /* its output (with a terminal, all on out_fd) */
+  bool tty;             /* a terminal in the container */
+  unsigned rows, cols;  /* its first size (0: 24 x 80) */
+  int term_fd;          /* the host terminal whose size it follows, or -1 */
+  int sig_fd;           /* a vc_term_t's signalfd, or -1: SIGWINCH resizes,
+                           any other signal ends the session (EINTR) */
+  bool detach_keys;     /* Ctrl-P Ctrl-Q in in_fd's bytes detach */
+  /* results */
+  int signo;            /* the signal that ended the session, or 0 */
+  bool detached;
+} vc_stdio_t;
+
+/* One chunk of a process's output: stream 1 (stdout) or 2 (stderr), when
+ * the agent read it (ms since the epoch); live: it came after the call.
+ * A non-zero return ends the call with that error. */
+typedef int (*vc_chunk_fn)(void *ud, int stream, long long ms,
+                           const char *data, size_t n, bool live);
+
 void vc_proc_list_free(vc_proc_list_t *l);
 void vc_output_free(vc_output_t *o);
 
@@ -77,10 +99,18 @@ struct vc_agent_ops {
                         vc_err_t *err);
   int (*remove_container)(vc_agent_t *a, const char *cid, vc_err_t *err);
   int (*signal)(vc_agent_t *a, const char *cid, int sig, vc_err_t *err);
-  /* Run a new process in a running container; its output goes to out_fd
-   * and err_fd as it comes; *exit_code gets its status. */
+  /* Run a new process in a running container, its stdio as io says;
+   * *exit_code gets its status. */
   int (*exec)(vc_agent_t *a, const char *cid, const vc_process_t *p,
-              int out_fd, int err_fd, int *exit_code, vc_err_t *err);
+              vc_stdio_t *io, int *exit_code, vc_err_t *err);
+  /* Connect io to the container's first process until it exits
+   * (*exit_code) or io->detached. */
+  int (*attach)(vc_agent_t *a, const char *cid, vc_stdio_t *io,
+                int *exit_code, vc_err_t *err);
+  /* What the container's first process wrote, chunk by chunk with times,
+   * to fn; with follow, then its output as it comes until it exits. */
+  int (*logs)(vc_agent_t *a, const char *cid, bool follow, vc_chunk_fn fn,
+              void *ud, bool *truncated, vc_err_t *err);
   /* Wait up to timeout_s (< 0: forever) for the container's process to
    * exit; ETIMEDOUT when it has not. */
   int (*wait)(vc_agent_t *a, const char *cid, double timeout_s,

@@ -220,10 +220,9 @@ static int mock_signal(vc_agent_t *a, const char *cid, int sig,
 }
 
 static int mock_exec(vc_agent_t *a, const char *cid, const vc_process_t *p,
-                     int out_fd, int err_fd, int *exit_code, vc_err_t *err) {
+                     vc_stdio_t *io, int *exit_code, vc_err_t *err) {
   (void)p;
-  (void)out_fd;
-  (void)err_fd;
+  (void)io;
   struct world w;
   struct entry *e = lookup(a, &w, "agent.exec", cid, err);
   if (e == NULL)
@@ -288,6 +287,31 @@ static int mock_read_output(vc_agent_t *a, const char *cid, vc_output_t *out,
   return 0;
 }
 
+/* Attached, the mock container is detached at once (it has no output). */
+static int mock_attach(vc_agent_t *a, const char *cid, vc_stdio_t *io,
+                       int *exit_code, vc_err_t *err) {
+  struct world w;
+  struct entry *e = lookup(a, &w, "agent.attach", cid, err);
+  if (e == NULL)
+    return -1;
+  if (e->state == VC_CTR_EXITED)
+    return vc_fail(err, ESRCH, "agent: container %s has exited", cid);
+  *exit_code = -1;
+  io->detached = true;
+  return 0;
+}
+
+static int mock_logs(vc_agent_t *a, const char *cid, bool follow,
+                     vc_chunk_fn fn, void *ud, bool *truncated,
+                     vc_err_t *err) {
+  (void)follow, (void)fn, (void)ud;
+  struct world w;
+  if (lookup(a, &w, "agent.logs", cid, err) == NULL)
+    return -1;
+  *truncated = false;
+  return 0;
+}
+
 static int mock_ping(vc_agent_t *a, vc_err_t *err) {
   return check(a, "agent.ping", err);
 }
@@ -316,6 +340,8 @@ const struct vc_agent_ops vc_agent_mock_ops = {
     .list_processes = mock_list_processes,
     .stats = mock_stats,
     .read_output = mock_read_output,
+    .attach = mock_attach,
+    .logs = mock_logs,
     .ping = mock_ping,
     .shutdown = mock_shutdown,
     .close = mock_close,

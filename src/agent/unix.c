@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <signal.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -21,6 +23,7 @@
 #include "proto/proto.h"
 #include "sys/cleanup.h"
 #include "sys/clock.h"
+#include "sys/term.h"
 #include "sys/unixsock.h"
 #include "sys/wait.h"
 
@@ -397,6 +400,18 @@ static int unix_create_container(vc_agent_t *a, const vc_container_spec_t *s,
   vc_jw_key(&w, "rootfs");
   vc_jw_string(&w, s->rootfs);
   write_process(&w, &s->process);
+  vc_jw_key(&w, "terminal");
+  vc_jw_bool(&w, s->process.terminal);
+  vc_jw_key(&w, "stdin");
+  vc_jw_bool(&w, s->process.stdin);
+  if (s->process.terminal) {
+    unsigned rows, cols; /* the size of vc's terminal, if it has one */
+    vc_term_size(isatty(STDOUT_FILENO) ? STDOUT_FILENO : -1, &rows, &cols);
+    vc_jw_key(&w, "rows");
+    vc_jw_int(&w, rows);
+    vc_jw_key(&w, "cols");
+    vc_jw_int(&w, cols);
+  }
   vc_jw_key(&w, "mounts");
   vc_jw_array(&w);
   for (size_t i = 0; i < s->n_mounts; i++) {
@@ -476,33 +491,262 @@ static int write_all(int fd, const char *p, size_t n, vc_err_t *err) {
     if (k < 0 && errno == EINTR)
       continue;
     if (k < 0)
-      return vc_error(err, errno, "exec: output");
+      return vc_error(err, errno, "output");
     p += k;
     n -= (size_t)k;
   }
   return 0;
 }
 
+/* An output event's stream, time and bytes (*bytes owned by the caller). */
+static int output_data(const vc_json_t *ev, int *stream, long long *ms,
+                       char **bytes, size_t *n, vc_err_t *err) {
+  const char *name = vc_json_get_string(ev, "stream");
+  const vc_json_t *data = vc_json_get(ev, "data");
+  if (name == NULL || data == NULL || data->type != VC_JSON_STRING ||
+      (strcmp(name, "stdout") != 0 && strcmp(name, "stderr") != 0))
+    return vc_fail(err, EPROTO, "agent: malformed output event");
+  *stream = strcmp(name, "stderr") == 0 ? 2 : 1;
+  *ms = 0;
+  vc_json_get_int(ev, "time", ms);
+  if (vc_base64_decode(data->string, data->len, bytes, n, err) < 0)
+    return vc_error_prefix(err, "agent: output event");
+  return 0;
+}
+
 /* Copy one output event's data to its descriptor. */
 static int output_event(const vc_json_t *ev, int out_fd, int err_fd,
                         vc_err_t *err) {
-  const char *stream = vc_json_get_string(ev, "stream");
-  const vc_json_t *data = vc_json_get(ev, "data");
-  if (stream == NULL || data == NULL || data->type != VC_JSON_STRING)
-    return vc_fail(err, EPROTO, "agent: malformed output event");
+  int stream;
+  long long ms;
   cleanup_free char *bytes = NULL;
   size_t n;
-  if (vc_base64_decode(data->string, data->len, &bytes, &n, err) < 0)
-    return vc_error_prefix(err, "agent: output event");
-  int fd = strcmp(stream, "stderr") == 0 ? err_fd : out_fd;
+  if (output_data(ev, &stream, &ms, &bytes, &n, err) < 0)
+    return -1;
   /* A reader that went away (a closed pipe) does not stop the process. */
-  if (write_all(fd, bytes, n, err) < 0 && err->errnum != EPIPE)
+  if (write_all(stream == 2 ? err_fd : out_fd, bytes, n, err) < 0 &&
+      err->errnum != EPIPE)
     return -1;
   return 0;
 }
 
+/* The end of a stream: its exit event's code, or an error. */
+static int exit_event(const vc_json_t *ev, int *exit_code, vc_err_t *err) {
+  const char *kind = vc_json_get_string(ev, "event");
+  long long code;
+  if (vc_json_get(ev, "ok") != NULL && !vc_json_get_bool(ev, "ok", true)) {
+    const char *why = vc_json_get_string(ev, "error");
+    return vc_fail(err, EPROTO, "agent: %s", why != NULL ? why : "error");
+  }
+  if (kind == NULL || strcmp(kind, "exit") != 0 ||
+      vc_json_get_int(ev, "exit_code", &code) < 0)
+    return vc_fail(err, EPROTO, "agent: malformed exec event");
+  *exit_code = (int)code;
+  return 0;
+}
+
+/* Bytes of stdin per frame: base64 makes them 4/3 as many, well under the
+ * frame limit. */
+#define STDIN_CHUNK (64 * 1024)
+
+/* Frames (length prefixes included) waiting to go to the agent. */
+struct outbuf {
+  char *buf;
+  size_t len, off, cap;
+};
+
+static int out_append(struct outbuf *o, vc_jw_t *w, vc_err_t *err) {
+  const char *text;
+  size_t len;
+  vc_jw_end(w, '}');
+  if (vc_jw_finish(w, &text, &len, err) < 0)
+    return -1;
+  if (o->off == o->len)
+    o->off = o->len = 0;
+  if (o->len + len + 4 > o->cap) {
+    size_t cap = o->len + len + 4;
+    char *p = realloc(o->buf, cap);
+    if (p == NULL)
+      return vc_error(err, ENOMEM, "stdin");
+    o->buf = p;
+    o->cap = cap;
+  }
+  unsigned char head[4] = {len >> 24, len >> 16, len >> 8, len};
+  memcpy(o->buf + o->len, head, 4);
+  memcpy(o->buf + o->len + 4, text, len);
+  o->len += len + 4;
+  return 0;
+}
+
+/* {"id": id, "op": "stdin", "data": ...}, or close_stdin when data is NULL. */
+static int stdin_frame(struct outbuf *o, long long id, const char *data,
+                       size_t n, vc_err_t *err) {
+  cleanup_jw vc_jw_t w;
+  vc_jw_init(&w);
+  vc_jw_object(&w);
+  vc_jw_key(&w, "id");
+  vc_jw_int(&w, id);
+  vc_jw_key(&w, "op");
+  vc_jw_string(&w, data != NULL ? "stdin" : "close_stdin");
+  if (data != NULL) {
+    vc_jw_key(&w, "data");
+    vc_jw_base64(&w, data, n);
+  }
+  return out_append(o, &w, err);
+}
+
+static int resize_frame(struct outbuf *o, long long id, int term_fd,
+                        vc_err_t *err) {
+  unsigned rows, cols;
+  vc_term_size(term_fd, &rows, &cols);
+  cleanup_jw vc_jw_t w;
+  vc_jw_init(&w);
+  vc_jw_object(&w);
+  vc_jw_key(&w, "id");
+  vc_jw_int(&w, id);
+  vc_jw_key(&w, "op");
+  vc_jw_string(&w, "resize");
+  vc_jw_key(&w, "rows");
+  vc_jw_int(&w, rows);
+  vc_jw_key(&w, "cols");
+  vc_jw_int(&w, cols);
+  return out_append(o, &w, err);
+}
+
+/* Where Ctrl-P Ctrl-Q (podman's detach keys) ends in data[0..n), or 0;
+ * *held says a Ctrl-P ended the previous chunk (it was held back). */
+static size_t detach_at(const char *data, size_t n, bool held) {
+  for (size_t i = 0; i < n; i++)
+    if (data[i] == 0x11 && (i > 0 ? data[i - 1] == 0x10 : held))
+      return i + 1;
+  return 0;
+}
+
+/* Write what is queued, blocking (a detach's last bytes). */
+static void out_flush(struct conn *c, struct outbuf *o) {
+  while (o->off < o->len) {
+    ssize_t n = send(c->fd, o->buf + o->off, o->len - o->off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return;
+    o->off += (size_t)n;
+  }
+}
+
+/* A stream (an exec's or an attach's) after its reply: output events to
+ * io's descriptors, io->in_fd's bytes as stdin frames (read only while
+ * nothing is queued: the agent takes a frame only when the process's
+ * stdin has room, so a slow process slows down whoever writes to in_fd),
+ * window sizes on SIGWINCH, until the exit event, a detach or a signal. */
+static int stream(vc_agent_t *a, struct conn *c, long long id, vc_stdio_t *io,
+                  int *exit_code, vc_err_t *err) {
+  struct outbuf o = {0};
+  cleanup_free char *chunk = io->in_fd >= 0 ? malloc(STDIN_CHUNK + 1) : NULL;
+  bool in_open = io->in_fd >= 0, held = false;
+  int ret = -1;
+  if (io->in_fd >= 0 && chunk == NULL) {
+    vc_error(err, ENOMEM, "stdin");
+    goto out;
+  }
+  for (;;) {
+    struct pollfd pfd[3] = {
+        {.fd = c->fd, .events = POLLIN | (o.off < o.len ? POLLOUT : 0)},
+        {.fd = in_open && o.off >= o.len ? io->in_fd : -1, .events = POLLIN},
+        {.fd = io->sig_fd, .events = POLLIN}};
+    if (poll(pfd, 3, -1) < 0) {
+      if (errno == EINTR)
+        continue;
+      vc_error(err, errno, "poll");
+      goto out;
+    }
+    if (pfd[2].revents != 0) {
+      struct signalfd_siginfo si;
+      while (read(io->sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo != SIGWINCH) {
+          io->signo = (int)si.ssi_signo;
+          vc_fail(err, EINTR, "interrupted by signal %d", io->signo);
+          goto out;
+        }
+        if (io->tty && resize_frame(&o, id, io->term_fd, err) < 0)
+          goto out;
+      }
+    }
+    if (pfd[0].revents & POLLOUT) {
+      ssize_t n = send(c->fd, o.buf + o.off, o.len - o.off,
+                       MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n < 0 && errno != EAGAIN && errno != EINTR) {
+        vc_error(err, errno, "agent %s: stdin", a->address);
+        goto out;
+      }
+      if (n > 0)
+        o.off += (size_t)n;
+    }
+    if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      cleanup_json vc_json_t *ev = NULL;
+      if (read_frame(a, c, id, -1, &ev, err) < 0)
+        goto out;
+      const char *kind = vc_json_get_string(ev, "event");
+      if (kind != NULL && strcmp(kind, "output") == 0) {
+        if (output_event(ev, io->out_fd, io->err_fd, err) < 0)
+          goto out;
+        continue;
+      }
+      /* exit (what of stdin is still unsent, nobody would read) */
+      ret = exit_event(ev, exit_code, err);
+      goto out;
+    }
+    if (pfd[1].revents != 0) {
+      ssize_t n = read(io->in_fd, chunk + held, STDIN_CHUNK);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        continue;
+      if (n < 0) {
+        vc_error(err, errno, "read stdin");
+        goto out;
+      }
+      size_t len = (size_t)n + held;
+      if (io->detach_keys && n > 0) {
+        size_t end = detach_at(chunk + held, (size_t)n, held);
+        if (end > 0) { /* what came before the keys goes, then we leave */
+          size_t keep = held + end >= 2 ? held + end - 2 : 0;
+          if (keep > 0 && stdin_frame(&o, id, chunk, keep, err) < 0)
+            goto out;
+          out_flush(c, &o);
+          io->detached = true;
+          ret = 0;
+          goto out;
+        }
+        /* a trailing Ctrl-P waits for the next key */
+        bool hold = chunk[len - 1] == 0x10;
+        if (len - hold > 0 &&
+            stdin_frame(&o, id, chunk, len - hold, err) < 0)
+          goto out;
+        if (hold)
+          chunk[0] = 0x10;
+        held = hold;
+        continue;
+      }
+      /* end of file: the process's stdin is closed (after a held key) */
+      if ((len > 0 && stdin_frame(&o, id, chunk, len, err) < 0) ||
+          (n == 0 && stdin_frame(&o, id, NULL, 0, err) < 0))
+        goto out;
+      held = false;
+      in_open = n > 0;
+    }
+  }
+out:
+  free(o.buf);
+  /* A detach, a signal or a failure leaves the stream in the middle:
+   * closing the connection ends it (the process runs on). */
+  if ((ret < 0 || io->detached) && c->fd >= 0) {
+    close(c->fd);
+    c->fd = -1;
+  }
+  return ret;
+}
+
 static int unix_exec(vc_agent_t *a, const char *cid, const vc_process_t *p,
-                     int out_fd, int err_fd, int *exit_code, vc_err_t *err) {
+                     vc_stdio_t *io, int *exit_code, vc_err_t *err) {
   struct conn *c = conn_of(a, err);
   if (c == NULL)
     return -1;
@@ -514,28 +758,118 @@ static int unix_exec(vc_agent_t *a, const char *cid, const vc_process_t *p,
   vc_jw_key(&w, "process");
   vc_jw_object(&w);
   write_process(&w, p);
+  vc_jw_key(&w, "stdin");
+  vc_jw_bool(&w, io->in_fd >= 0);
+  vc_jw_key(&w, "terminal");
+  vc_jw_bool(&w, io->tty);
+  if (io->tty) {
+    unsigned rows = io->rows, cols = io->cols;
+    if (rows == 0 || cols == 0)
+      vc_term_size(io->term_fd, &rows, &cols);
+    vc_jw_key(&w, "rows");
+    vc_jw_int(&w, rows);
+    vc_jw_key(&w, "cols");
+    vc_jw_int(&w, cols);
+  }
   vc_jw_end(&w, '}');
   vc_jw_key(&w, "stream");
   vc_jw_bool(&w, true);
   if (call(a, &w, id, REPLY_MS, NULL, err) < 0)
     return -1;
-  for (;;) {
+  return stream(a, c, id, io, exit_code, err);
+}
+
+static int unix_attach(vc_agent_t *a, const char *cid, vc_stdio_t *io,
+                       int *exit_code, vc_err_t *err) {
+  struct conn *c = conn_of(a, err);
+  if (c == NULL)
+    return -1;
+  cleanup_jw vc_jw_t w;
+  vc_jw_init(&w);
+  long long id = begin(c, &w, "attach");
+  vc_jw_key(&w, "container_id");
+  vc_jw_string(&w, cid);
+  if (call(a, &w, id, REPLY_MS, NULL, err) < 0)
+    return -1;
+  /* The terminal takes the host's size now: it may have changed since
+   * the container was made. */
+  struct outbuf o = {0};
+  if (io->tty && io->term_fd >= 0) {
+    if (resize_frame(&o, id, io->term_fd, err) < 0)
+      return -1;
+    out_flush(c, &o);
+    free(o.buf);
+  }
+  return stream(a, c, id, io, exit_code, err);
+}
+
+/* Each {stream, time, data} of a logs reply to fn. */
+static int past_chunks(const vc_json_t *list, vc_chunk_fn fn, void *ud,
+                       vc_err_t *err) {
+  if (list == NULL || list->type != VC_JSON_ARRAY)
+    return vc_fail(err, EPROTO, "agent: logs: no chunks in the reply");
+  for (size_t i = 0; i < list->n; i++) {
+    int s;
+    long long ms;
+    cleanup_free char *bytes = NULL;
+    size_t n;
+    if (output_data(list->items[i], &s, &ms, &bytes, &n, err) < 0)
+      return -1;
+    int r = fn(ud, s, ms, bytes, n, false);
+    if (r != 0)
+      return vc_fail(err, r, "logs");
+  }
+  return 0;
+}
+
+static int unix_logs(vc_agent_t *a, const char *cid, bool follow,
+                     vc_chunk_fn fn, void *ud, bool *truncated,
+                     vc_err_t *err) {
+  struct conn *c = conn_of(a, err);
+  if (c == NULL)
+    return -1;
+  cleanup_jw vc_jw_t w;
+  vc_jw_init(&w);
+  long long id = begin(c, &w, "logs");
+  vc_jw_key(&w, "container_id");
+  vc_jw_string(&w, cid);
+  vc_jw_key(&w, "follow");
+  vc_jw_bool(&w, follow);
+  cleanup_json vc_json_t *r = NULL;
+  if (call(a, &w, id, REPLY_MS, &r, err) < 0)
+    return -1;
+  *truncated = vc_json_get_bool(r, "truncated", false);
+  bool more = follow && !vc_json_get_bool(r, "exited", true);
+  if (past_chunks(vc_json_get(r, "chunks"), fn, ud, err) < 0)
+    goto broken;
+  while (more) {
     cleanup_json vc_json_t *ev = NULL;
     if (read_frame(a, c, id, -1, &ev, err) < 0)
       return -1;
     const char *kind = vc_json_get_string(ev, "event");
-    if (kind != NULL && strcmp(kind, "output") == 0) {
-      if (output_event(ev, out_fd, err_fd, err) < 0)
-        return -1;
-      continue;
+    if (kind == NULL || strcmp(kind, "output") != 0) {
+      int code;
+      return exit_event(ev, &code, err);
     }
-    long long code;
-    if (kind == NULL || strcmp(kind, "exit") != 0 ||
-        vc_json_get_int(ev, "exit_code", &code) < 0)
-      return vc_fail(err, EPROTO, "agent: malformed exec event");
-    *exit_code = (int)code;
-    return 0;
+    int s;
+    long long ms;
+    cleanup_free char *bytes = NULL;
+    size_t n;
+    if (output_data(ev, &s, &ms, &bytes, &n, err) < 0)
+      goto broken;
+    int ret = fn(ud, s, ms, bytes, n, true);
+    if (ret != 0) {
+      vc_fail(err, ret, "logs");
+      goto broken;
+    }
   }
+  return 0;
+broken: /* the stream goes on without us: close it */
+  if (more && c->fd >= 0) {
+    close(c->fd);
+    c->fd = -1;
+  }
+  return -1;
 }
 
 static int unix_wait(vc_agent_t *a, const char *cid, double timeout_s,
@@ -677,6 +1011,8 @@ const struct vc_agent_ops vc_agent_unix_ops = {
     .remove_container = unix_remove_container,
     .signal = unix_signal,
     .exec = unix_exec,
+    .attach = unix_attach,
+    .logs = unix_logs,
     .wait = unix_wait,
     .status = unix_status,
     .list_processes = unix_list_processes,

@@ -27,22 +27,42 @@
 
 #define AGENT_RING_SIZE (64u << 10)   /* output kept per stream */
 #define AGENT_OUT_MAX (16u << 20)     /* unsent bytes before a client is dropped */
+/* Unsent bytes to a streaming client above which its process's output is
+ * not read (the process then blocks on its full pipe): flow control. */
+#define AGENT_STREAM_HIGH (256u << 10)
 #define AGENT_CHILD_TIMEOUT_MS 10000  /* a child's setup or exec, at most */
 
 typedef struct agent agent_t;
 typedef struct conn conn_t;
 typedef struct ctr ctr_t;
 
-/* output.c: the newest AGENT_RING_SIZE bytes of a stream. */
+/* output.c: the newest AGENT_RING_SIZE bytes of a stream, and when they
+ * were read: bytes [start, end) of the stream (counted from its first
+ * byte) came at ms (wall clock), as its process's chunk number seq. */
+typedef struct mark {
+  uint64_t start, end, seq;
+  int64_t ms;
+} mark_t;
+
 typedef struct ring {
   char *buf;            /* allocated on the first byte */
   size_t start, len;
+  uint64_t total;       /* bytes ever put */
+  mark_t *marks;        /* a ring of m_len marks from m_start */
+  size_t m_start, m_len;
   bool truncated;       /* older bytes were dropped */
 } ring_t;
 
-void ring_put(ring_t *r, const char *data, size_t n);
+void ring_put(ring_t *r, const char *data, size_t n, uint64_t seq,
+              int64_t ms);
 /* The contents in order, into a new buffer (NULL when empty or on ENOMEM). */
 char *ring_copy(const ring_t *r, size_t *n);
+/* What rings[0] (stdout) and rings[1] (stderr) hold, chunk by chunk in the
+ * order they were read: fn(ud, 1 or 2, ms, data, n); -1 when fn or an
+ * allocation fails. */
+typedef int (*chunk_fn)(void *ud, int stream, int64_t ms, const char *data,
+                        size_t n);
+int ring_chunks(const ring_t *rings[2], chunk_fn fn, void *ud);
 void ring_free(ring_t *r);
 
 /* A process the agent started: a container's init or an exec. */
@@ -51,12 +71,28 @@ typedef struct proc {
   ctr_t *ctr;
   char exec_id[16];     /* "" for the init */
   pid_t pid;            /* as the agent sees it */
-  int out_fd, err_fd;   /* read ends of its stdout and stderr, or -1 */
+  int out_fd, err_fd;   /* read ends of its stdout and stderr, or -1; with
+                           a terminal, out_fd is its master, err_fd -1 */
+  bool tty;             /* its stdio is a terminal (pty.c) */
   ring_t out, err;
+  uint64_t seq;         /* chunks read so far, of either stream */
   bool exited, oom;
   int exit_code;
-  conn_t *stream;       /* a streaming exec's client, NULL when none */
+  /* The client whose stream owns the process's input (a streaming exec's
+   * or an attach's), NULL when none; its output goes to every PEND_STREAM
+   * and PEND_FOLLOW of the process. */
+  conn_t *stream;
   long long stream_id;
+  /* Its stdin (stdin.c): the pipe's write end (or a descriptor of its
+   * terminal's master), or -1; bytes of the last frame the pipe had no
+   * room for yet (while any are left, no more frames are read from the
+   * client); close once they are written.  An exec's stdin ends with its
+   * client; a container init's stays open for the next attach. */
+  bool in_stream;       /* its stream's client sends stdin/resize frames */
+  int in_fd;
+  char *in_buf;
+  size_t in_len, in_off;
+  bool in_close;
 } proc_t;
 
 typedef enum ctr_state { CTR_CREATED, CTR_RUNNING, CTR_EXITED } ctr_state_t;
@@ -131,7 +167,11 @@ struct conn {
   size_t out_len, out_cap, out_off;
 };
 
-typedef enum pending_kind { PEND_WAIT, PEND_STOP, PEND_STREAM } pending_kind_t;
+/* PEND_STREAM: an exec's or attach's stream; PEND_FOLLOW: logs that
+ * follow (output events, no input, no back pressure). */
+typedef enum pending_kind {
+  PEND_WAIT, PEND_STOP, PEND_STREAM, PEND_FOLLOW
+} pending_kind_t;
 
 /* A request whose reply waits for a process to end (or a deadline). */
 typedef struct pending {
@@ -183,7 +223,20 @@ void conn_send(agent_t *a, conn_t *c, vc_jw_t *w);
 void conn_send_error(agent_t *a, conn_t *c, long long id, const vc_err_t *e);
 void conn_drop(agent_t *a, conn_t *c);
 void conn_free(agent_t *a, conn_t *c);
-/* Read what a process wrote, into its rings and its stream. */
+/* An output event {"id", "event": "output", "stream", "time", "data"}. */
+void output_event(agent_t *a, conn_t *c, long long id, int stream,
+                  int64_t ms, const char *data, size_t n);
+/* stdin.c: a streaming exec's stdin, forwarded from its client. */
+/* The process streaming to c whose stdin takes another frame now, or NULL. */
+proc_t *stdin_ready(agent_t *a, conn_t *c);
+/* A frame from c while it streams: "stdin" or "close_stdin" for p. */
+void stdin_frame(agent_t *a, conn_t *c, proc_t *p, const char *body,
+                 size_t len);
+/* The pipe has room: write what is pending. */
+void stdin_flush(agent_t *a, proc_t *p);
+/* Close p's stdin and forget what is pending (exit, client gone). */
+void stdin_close(proc_t *p);
+/* Read what a process wrote, into its rings and to its streams. */
 void proc_read(agent_t *a, proc_t *p, int which, bool drain);
 /* Reap every child that has ended. */
 void reap(agent_t *a);
@@ -200,6 +253,9 @@ typedef struct proc_spec {
   const char **argv;    /* NULL-terminated, pointing into the request */
   const char **env;
   const char *cwd, *user;
+  bool tty;             /* a terminal as its stdio (pty.c) */
+  bool with_stdin;      /* its stdin a pipe from the agent, not /dev/null */
+  unsigned short rows, cols;  /* the terminal's first size */
 } proc_spec_t;
 
 typedef struct mount_spec {
@@ -229,6 +285,15 @@ ctr_t *ctr_find(agent_t *a, const char *id);
 /* mkdir -p, each missing folder with mode. */
 int mkdir_p(const char *path, mode_t mode, vc_err_t *err);
 proc_t *proc_find(ctr_t *c, const char *exec_id);
+
+/* pty.c: a terminal for a process, made in its container (so that its
+ * devpts is the container's own). */
+/* In the child, after it became its user: open a pty pair, send the
+ * master over sock, make the slave its controlling terminal and stdio. */
+int pty_child(int sock, vc_err_t *err);
+/* In the agent: the master the child sent (non-blocking), or -1. */
+int pty_receive(int sock, vc_err_t *err);
+int pty_resize(int master, unsigned rows, unsigned cols);
 
 /* user.c: resolve "uid[:gid]" or "name[:group]" from /etc of the current
  * root; at most *ngroups supplementary groups. */

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -38,6 +39,8 @@ typedef struct child_io {
   int out, err;         /* stdout, stderr */
   int report;           /* the CLOEXEC report pipe */
   int gate;             /* a byte here lets it execve */
+  int in;               /* stdin's read end, or -1 for /dev/null */
+  int tty;              /* a socket to send its terminal's master on, or -1 */
   int joined;           /* "J" once it is in its cgroups (or "E...") */
   int null_fd;
 } child_io_t;
@@ -47,6 +50,8 @@ typedef struct spawned {
   pid_t pid;
   int out, err, report, gate;
   int joined; /* for the helper that moves it into its cgroups */
+  int in;     /* stdin's write end, or -1 */
+  int tty;    /* where the child sends its terminal's master, or -1 */
 } spawned_t;
 
 typedef void (*child_fn)(const void *arg, const child_io_t *io);
@@ -242,6 +247,8 @@ static _Noreturn void run(const child_io_t *io, const char *prog,
                           char **env) {
   vc_err_t err = {0};
   char go;
+  if (io->tty >= 0 && pty_child(io->tty, &err) < 0)
+    child_fail(io, &err);
   if (write(io->report, "R", 1) != 1)
     _exit(127);
   await_cgroups(io);
@@ -270,7 +277,8 @@ static _Noreturn void run(const child_io_t *io, const char *prog,
 }
 
 static int stdio(const child_io_t *io, vc_err_t *err) {
-  if (dup2(io->null_fd, 0) < 0 || dup2(io->out, 1) < 0 || dup2(io->err, 2) < 0)
+  if (dup2(io->in >= 0 ? io->in : io->null_fd, 0) < 0 || dup2(io->out, 1) < 0 ||
+      dup2(io->err, 2) < 0)
     return vc_error(err, errno, "stdio");
   /* If the agent dies, so do its containers. */
   prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -377,32 +385,47 @@ static void exec_child(const void *arg, const child_io_t *io) {
 
 /* --- in the agent ------------------------------------------------------ */
 
-/* Fork a child into PID namespace pidns (-1: a new one, the child is its
- * PID 1); fn runs in the child.  The agent's own namespace stays as is. */
-static void close_fds(int (*fds)[10]) {
-  for (int i = 0; i < 10; i++)
+#define N_FDS 14
+static void close_fds(int (*fds)[N_FDS]) {
+  for (int i = 0; i < N_FDS; i++)
     vc_closep(&(*fds)[i]);
 }
 
+/* Fork a child into PID namespace pidns (-1: a new one, the child is its
+ * PID 1); fn runs in the child, whose stdio ps says.  The agent's own
+ * namespace stays as is. */
 static int spawn(agent_t *a, int pidns, child_fn fn, const void *arg,
-                 spawned_t *sp, vc_err_t *err) {
-  /* Pairs of read and write ends: stdout, stderr, report, gate, joined. */
-  __attribute__((cleanup(close_fds))) int fd[10] = {-1, -1, -1, -1, -1,
-                                                    -1, -1, -1, -1, -1};
-  for (int i = 0; i < 10; i += 2)
+                 const proc_spec_t *ps, spawned_t *sp, vc_err_t *err) {
+  /* Pairs of read and write ends: stdout, stderr, report, gate, joined,
+   * stdin (a pipe, with_stdin without a terminal); then a socket pair
+   * for the terminal's master (tty). */
+  __attribute__((cleanup(close_fds))) int fd[N_FDS] = {
+      -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
+  for (int i = 0; i < 12; i += 2) {
+    if (i == 10 && (ps->tty || !ps->with_stdin))
+      continue;
     if (pipe2(fd + i, O_CLOEXEC) < 0)
       return vc_error(err, errno, "pipe");
+  }
+  if (ps->tty &&
+      socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fd + 12) < 0)
+    return vc_error(err, errno, "socketpair");
   if ((pidns < 0 ? unshare(CLONE_NEWPID) : setns(pidns, CLONE_NEWPID)) < 0)
     return vc_error(err, errno, "enter a PID namespace");
   pid_t pid = fork();
   if (pid == 0) {
     child_io_t io = {.out = fd[1], .err = fd[3], .report = fd[5],
-                     .gate = fd[6], .joined = fd[8], .null_fd = a->null_fd};
+                     .gate = fd[6], .joined = fd[8], .in = fd[10],
+                     .tty = fd[13], .null_fd = a->null_fd};
     close(fd[0]);
     close(fd[2]);
     close(fd[4]);
     close(fd[7]);
     close(fd[9]);
+    if (fd[11] >= 0)
+      close(fd[11]);
+    if (fd[12] >= 0)
+      close(fd[12]);
     fn(arg, &io);
     _exit(127);
   }
@@ -414,7 +437,11 @@ static int spawn(agent_t *a, int pidns, child_fn fn, const void *arg,
     return vc_error(err, saved, "fork");
   fcntl(fd[0], F_SETFL, O_NONBLOCK);
   fcntl(fd[2], F_SETFL, O_NONBLOCK);
+  if (fd[11] >= 0)
+    fcntl(fd[11], F_SETFL, O_NONBLOCK);
   *sp = (spawned_t){.pid = pid,
+                    .in = vc_steal_fd(fd[11]),
+                    .tty = vc_steal_fd(fd[12]),
                     .out = vc_steal_fd(fd[0]),
                     .err = vc_steal_fd(fd[2]),
                     .report = vc_steal_fd(fd[4]),
@@ -464,7 +491,10 @@ static void close_spawned(spawned_t *sp) {
   vc_closep(&sp->report);
   vc_closep(&sp->gate);
   vc_closep(&sp->joined);
-  sp->out = sp->err = sp->report = sp->gate = sp->joined = -1;
+  vc_closep(&sp->in);
+  vc_closep(&sp->tty);
+  sp->out = sp->err = sp->report = sp->gate = sp->joined = sp->in =
+      sp->tty = -1;
 }
 
 /* Undo a child that failed before the agent took it on. */
@@ -506,7 +536,40 @@ proc_t *proc_find(ctr_t *c, const char *exec_id) {
 
 static void proc_init(proc_t *p, ctr_t *c) {
   p->ctr = c;
-  p->out_fd = p->err_fd = -1;
+  p->out_fd = p->err_fd = p->in_fd = -1;
+}
+
+/* The child is set up: take its stdio into p.  With a terminal, the
+ * master it sent is its output and (a second descriptor) its input; the
+ * pipes it did not keep are closed. */
+static int take_stdio(spawned_t *sp, const proc_spec_t *ps, proc_t *p,
+                      vc_err_t *err) {
+  if (ps->tty) {
+    int master = pty_receive(sp->tty, err);
+    if (master < 0)
+      return -1;
+    p->tty = true;
+    p->out_fd = master;
+    if (pty_resize(master, ps->rows ? ps->rows : 24, ps->cols ? ps->cols : 80) <
+            0 ||
+        (ps->with_stdin &&
+         (p->in_fd = fcntl(master, F_DUPFD_CLOEXEC, 3)) < 0)) {
+      vc_error(err, errno, "terminal");
+      vc_closep(&p->out_fd);
+      p->out_fd = -1;
+      return -1;
+    }
+    vc_closep(&sp->out);
+    vc_closep(&sp->err);
+    vc_closep(&sp->tty);
+    sp->out = sp->err = sp->tty = -1;
+    return 0;
+  }
+  p->out_fd = vc_steal_fd(sp->out);
+  p->err_fd = vc_steal_fd(sp->err);
+  p->in_fd = vc_steal_fd(sp->in);
+  sp->out = sp->err = sp->in = -1;
+  return 0;
 }
 
 int ctr_create(agent_t *a, ctr_spec_t *s, ctr_t **out, vc_err_t *err) {
@@ -522,7 +585,7 @@ int ctr_create(agent_t *a, ctr_spec_t *s, ctr_t **out, vc_err_t *err) {
     return -1;
   spawned_t sp;
   if (cgroup_check(&c->cg, s, err) < 0 ||
-      spawn(a, -1, ctr_child, s, &sp, err) < 0) {
+      spawn(a, -1, ctr_child, s, &s->proc, &sp, err) < 0) {
     cgroup_remove(a, &c->cg);
     return -1;
   }
@@ -534,7 +597,8 @@ int ctr_create(agent_t *a, ctr_spec_t *s, ctr_t **out, vc_err_t *err) {
    * folder of its appears after the removal. */
   if (cgroup_enter_async(a, &c->cg, s, sp.pid, sp.joined, &c->cg_helper,
                          err) < 0 ||
-      child_report(sp.report, true, err) < 0) {
+      child_report(sp.report, true, err) < 0 ||
+      take_stdio(&sp, &s->proc, &c->init, err) < 0) {
     cgroup_settle(&c->cg_helper);
     abandon(&sp);
     cgroup_remove(a, &c->cg);
@@ -543,8 +607,7 @@ int ctr_create(agent_t *a, ctr_spec_t *s, ctr_t **out, vc_err_t *err) {
   vc_closep(&sp.joined);
   c->oom_seen = cgroup_oom_kills(&c->cg);
   c->init.pid = sp.pid;
-  c->init.out_fd = sp.out;
-  c->init.err_fd = sp.err;
+  c->init.in_stream = s->proc.with_stdin || s->proc.tty;
   c->status_fd = sp.report;
   c->gate_fd = sp.gate;
   c->sec = s->sec; /* the container's now, for its execs */
@@ -624,12 +687,14 @@ int ctr_exec(agent_t *a, ctr_t *c, const proc_spec_t *s, proc_t **out,
   exec_job_t job = {.proc = s, .sec = &c->sec, .mnt = mnt, .uts = uts,
                     .ipc = ipc};
   spawned_t sp;
-  if (spawn(a, pidns, exec_child, &job, &sp, err) < 0)
+  if (spawn(a, pidns, exec_child, &job, s, &sp, err) < 0)
     return -1;
   if (cgroup_enter_async(a, &c->cg, NULL, sp.pid, sp.joined, NULL, err) < 0 ||
       child_report(sp.report, true, err) < 0 ||
+      take_stdio(&sp, s, p, err) < 0 ||
       release(&sp.gate, sp.report, err) < 0) {
     abandon(&sp);
+    proc_release(p);
     return -1;
   }
   vc_closep(&sp.joined);
@@ -637,8 +702,7 @@ int ctr_exec(agent_t *a, ctr_t *c, const proc_spec_t *s, proc_t **out,
   prune_execs(a, c);
   snprintf(p->exec_id, sizeof p->exec_id, "e%u", ++c->next_exec);
   p->pid = sp.pid;
-  p->out_fd = sp.out;
-  p->err_fd = sp.err;
+  vc_closep(&sp.tty);
   p->next = c->execs;
   c->execs = p;
   *out = vc_steal_ptr(p);
@@ -666,6 +730,7 @@ static void proc_release(proc_t *p) {
   vc_closep(&p->out_fd);
   vc_closep(&p->err_fd);
   p->out_fd = p->err_fd = -1;
+  stdin_close(p);
   ring_free(&p->out);
   ring_free(&p->err);
 }

@@ -113,9 +113,21 @@ static void conn_forget(agent_t *a, conn_t *c) {
     pp = &q->next;
   }
   for (ctr_t *k = a->ctrs; k != NULL; k = k->next)
-    for (proc_t *p = k->execs; p != NULL; p = p->next)
-      if (p->stream == c)
+    for (proc_t *p = &k->init; p != NULL;
+         p = p == &k->init ? k->execs : p->next)
+      if (p->stream == c) {
         p->stream = NULL;
+        /* An exec's stdin ends with its client, and its terminal hangs
+         * up (its session gets SIGHUP, as when a terminal closes); an
+         * init's wait for the next attach (a detach). */
+        if (p != &k->init) {
+          stdin_close(p);
+          if (p->tty) {
+            vc_closep(&p->out_fd);
+            p->out_fd = -1;
+          }
+        }
+      }
   c->busy = c->hello = false;
   c->in_len = c->out_len = c->out_off = 0;
   vc_frame_reader_free(&c->reader);
@@ -162,7 +174,9 @@ conn_t *conn_add(agent_t *a, int fd) {
 /* Feed what was read to the frame reader, one request at a time. */
 static void conn_input(agent_t *a, conn_t *c) {
   size_t off = 0;
-  while (off < c->in_len && !c->busy && !c->dead && !a->quit) {
+  proc_t *in = NULL; /* while c streams: the process taking its stdin */
+  while (off < c->in_len && !c->dead && !a->quit &&
+         (!c->busy || (in = stdin_ready(a, c)) != NULL)) {
     size_t used = 0;
     uint32_t bad = 0;
     vc_frame_event_t ev = vc_frame_feed(&c->reader, c->in + off,
@@ -173,7 +187,10 @@ static void conn_input(agent_t *a, conn_t *c) {
     case VC_FRAME_NONE:
       break;
     case VC_FRAME_READY:
-      dispatch(a, c, c->reader.body, c->reader.body_len);
+      if (c->busy)
+        stdin_frame(a, c, in, c->reader.body, c->reader.body_len);
+      else
+        dispatch(a, c, c->reader.body, c->reader.body_len);
       break;
     case VC_FRAME_BAD_LENGTH:
       if (bad == 0)
@@ -231,22 +248,33 @@ static void accept_client(agent_t *a) {
 
 /* --- processes --------------------------------------------------------- */
 
-static void stream_event(agent_t *a, proc_t *p, const char *stream,
-                         const char *data, size_t n) {
+void output_event(agent_t *a, conn_t *c, long long id, int stream,
+                  int64_t ms, const char *data, size_t n) {
   vc_jw_t w;
   vc_jw_init(&w);
   vc_jw_object(&w);
   vc_jw_key(&w, "id");
-  vc_jw_int(&w, p->stream_id);
+  vc_jw_int(&w, id);
   vc_jw_key(&w, "event");
   vc_jw_string(&w, "output");
   vc_jw_key(&w, "stream");
-  vc_jw_string(&w, stream);
+  vc_jw_string(&w, stream == 1 ? "stdout" : "stderr");
+  vc_jw_key(&w, "time");
+  vc_jw_int(&w, ms);
   vc_jw_key(&w, "data");
   vc_jw_base64(&w, data, n);
   vc_jw_end(&w, '}');
-  conn_send(a, p->stream, &w);
+  conn_send(a, c, &w);
   vc_jw_free(&w);
+}
+
+/* To each client that streams or follows p's output. */
+static void stream_event(agent_t *a, proc_t *p, int stream, int64_t ms,
+                         const char *data, size_t n) {
+  for (pending_t *q = a->pending; q != NULL; q = q->next)
+    if (q->proc == p && q->conn != NULL &&
+        (q->kind == PEND_STREAM || q->kind == PEND_FOLLOW))
+      output_event(a, q->conn, q->id, stream, ms, data, n);
 }
 
 void proc_read(agent_t *a, proc_t *p, int which, bool drain) {
@@ -263,9 +291,9 @@ void proc_read(agent_t *a, proc_t *p, int which, bool drain) {
       *fd = -1;
       return;
     }
-    ring_put(which == 1 ? &p->out : &p->err, buf, (size_t)n);
-    if (p->stream != NULL)
-      stream_event(a, p, which == 1 ? "stdout" : "stderr", buf, (size_t)n);
+    int64_t ms = vc_wall_ms();
+    ring_put(which == 1 ? &p->out : &p->err, buf, (size_t)n, ++p->seq, ms);
+    stream_event(a, p, which, ms, buf, (size_t)n);
     if (!drain)
       return;
   }
@@ -292,7 +320,7 @@ static void pending_settle(agent_t *a, pending_t *q) {
     vc_jw_object(&w);
     vc_jw_key(&w, "id");
     vc_jw_int(&w, q->id);
-    if (q->kind == PEND_STREAM) {
+    if (q->kind == PEND_STREAM || q->kind == PEND_FOLLOW) {
       vc_jw_key(&w, "event");
       vc_jw_string(&w, "exit");
     } else {
@@ -305,7 +333,7 @@ static void pending_settle(agent_t *a, pending_t *q) {
     vc_jw_free(&w);
     q->conn->busy = false;
   }
-  if (q->kind == PEND_STREAM)
+  if (q->kind == PEND_STREAM && p->stream == q->conn)
     p->stream = NULL;
 }
 
@@ -319,6 +347,7 @@ void proc_exited(agent_t *a, proc_t *p, int status) {
   p->oom = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL &&
            kills > c->oom_seen;
   c->oom_seen = kills;
+  stdin_close(p);
   /* Whatever it wrote before it ended comes before its exit. */
   proc_read(a, p, 1, true);
   proc_read(a, p, 2, true);
@@ -429,7 +458,7 @@ static int poll_timeout(agent_t *a) {
 
 /* --- the loop ---------------------------------------------------------- */
 
-enum { TAG_LISTEN, TAG_SIGNAL, TAG_CONN, TAG_OUT, TAG_ERR };
+enum { TAG_LISTEN, TAG_SIGNAL, TAG_CONN, TAG_OUT, TAG_ERR, TAG_IN };
 
 typedef struct watch {
   int tag;
@@ -468,7 +497,7 @@ static int watch(pollset_t *ps, int fd, short events, int tag, void *ptr) {
 /* Free dropped clients; let freed-up clients read on. */
 static void tidy(agent_t *a) {
   for (conn_t *c = a->conns; c != NULL; c = c->next)
-    if (!c->dead && !c->busy && c->in_len > 0)
+    if (!c->dead && c->in_len > 0 && (!c->busy || stdin_ready(a, c)))
       conn_input(a, c);
   for (conn_t **pp = &a->conns; *pp != NULL;) {
     conn_t *c = *pp;
@@ -489,16 +518,22 @@ static int build(agent_t *a, pollset_t *ps) {
     if (c->retry_at != 0)
       continue;
     /* Hang-ups are reported even with no events asked for. */
-    short ev = (c->busy ? 0 : POLLIN) | (c->out_len > 0 ? POLLOUT : 0);
+    short ev = (!c->busy || stdin_ready(a, c) ? POLLIN : 0) |
+               (c->out_len > 0 ? POLLOUT : 0);
     r |= watch(ps, c->fd, ev, TAG_CONN, c);
   }
   for (ctr_t *k = a->ctrs; k != NULL; k = k->next) {
     for (proc_t *p = &k->init; p != NULL;
          p = p == &k->init ? k->execs : p->next) {
-      if (p->out_fd >= 0)
+      /* Output is read no faster than a streaming client takes it. */
+      bool slow = p->stream != NULL && !p->stream->dead &&
+                  p->stream->out_len - p->stream->out_off > AGENT_STREAM_HIGH;
+      if (p->out_fd >= 0 && !slow)
         r |= watch(ps, p->out_fd, POLLIN, TAG_OUT, p);
-      if (p->err_fd >= 0)
+      if (p->err_fd >= 0 && !slow)
         r |= watch(ps, p->err_fd, POLLIN, TAG_ERR, p);
+      if (p->in_fd >= 0 && p->in_len > 0)
+        r |= watch(ps, p->in_fd, POLLOUT, TAG_IN, p);
     }
   }
   return r;
@@ -550,6 +585,9 @@ int loop_run(agent_t *a, vc_err_t *err) {
       case TAG_OUT:
       case TAG_ERR:
         proc_read(a, w->ptr, w->tag == TAG_OUT ? 1 : 2, false);
+        break;
+      case TAG_IN:
+        stdin_flush(a, w->ptr);
         break;
       }
     }

@@ -50,7 +50,12 @@ static int strings(const vc_json_t *v, const char *name, bool need,
   return 0;
 }
 
-/* A process's argv, env, cwd and user; free p->argv and p->env. */
+static long long opt_int(const vc_json_t *v, const char *key, long long def) {
+  long long n;
+  return vc_json_get_int(v, key, &n) == 0 ? n : def;
+}
+
+/* A process's argv, env, cwd, user and stdio; free p->argv and p->env. */
 static int process_spec(const vc_json_t *v, proc_spec_t *p, vc_err_t *err) {
   *p = (proc_spec_t){0};
   if (v == NULL || v->type != VC_JSON_OBJECT)
@@ -60,6 +65,13 @@ static int process_spec(const vc_json_t *v, proc_spec_t *p, vc_err_t *err) {
     return -1;
   p->cwd = vc_json_get_string(v, "cwd");
   p->user = vc_json_get_string(v, "user");
+  p->tty = vc_json_get_bool(v, "terminal", false);
+  p->with_stdin = vc_json_get_bool(v, "stdin", false);
+  long long rows = opt_int(v, "rows", 24), cols = opt_int(v, "cols", 80);
+  if (rows < 1 || rows > 65535 || cols < 1 || cols > 65535)
+    return vc_fail(err, EINVAL, "\"rows\" and \"cols\" must be 1 to 65535");
+  p->rows = (unsigned short)rows;
+  p->cols = (unsigned short)cols;
   if (p->cwd != NULL && p->cwd[0] != '/' && p->cwd[0] != '\0')
     return vc_fail(err, EINVAL, "cwd \"%s\" is not absolute", p->cwd);
   return 0;
@@ -70,10 +82,6 @@ static void proc_spec_free(proc_spec_t *p) {
   free(p->env);
 }
 
-static long long opt_int(const vc_json_t *v, const char *key, long long def) {
-  long long n;
-  return vc_json_get_int(v, key, &n) == 0 ? n : def;
-}
 
 static int find_ctr(agent_t *a, const req_t *r, ctr_t **out, vc_err_t *err) {
   const char *id = vc_json_get_string(r->msg, "container_id");
@@ -297,9 +305,13 @@ static int op_exec(agent_t *a, conn_t *c, const req_t *r, vc_err_t *err) {
     return -1;
   proc_spec_t s;
   proc_t *p = NULL;
+  bool stream = vc_json_get_bool(r->msg, "stream", false);
   int ret = process_spec(vc_json_get(r->msg, "process"), &s, err);
+  if (ret == 0 && (s.with_stdin || s.tty) && !stream)
+    ret = bad(err, "\"stdin\" and \"terminal\" need \"stream\"");
   if (ret == 0)
     ret = ctr_exec(a, ctr, &s, &p, err);
+  bool input = s.with_stdin || s.tty;
   proc_spec_free(&s);
   if (ret < 0)
     return vc_error_prefix(err, "container %s", ctr->id);
@@ -309,13 +321,39 @@ static int op_exec(agent_t *a, conn_t *c, const req_t *r, vc_err_t *err) {
   vc_jw_string(r->w, p->exec_id);
   vc_jw_key(r->w, "pid");
   vc_jw_int(r->w, p->pid);
-  if (vc_json_get_bool(r->msg, "stream", false)) {
-    /* The reply goes first; output events and exit follow. */
+  if (stream) {
+    /* The reply goes first; output events and exit follow, and stdin
+     * frames may come meanwhile (stdin.c). */
     if (pending_add(a, PEND_STREAM, c, r->id, p, -1) == NULL)
       return vc_error(err, ENOMEM, "exec");
     p->stream = c;
     p->stream_id = r->id;
+    p->in_stream = input;
   }
+  return 0;
+}
+
+/* The container's init, streamed as an exec is: its output from now on,
+ * its stdin (when it has one) from this client, until it exits; the
+ * client detaches by going away.  One client at a time. */
+static int op_attach(agent_t *a, conn_t *c, const req_t *r, vc_err_t *err) {
+  ctr_t *ctr;
+  if (find_ctr(a, r, &ctr, err) < 0)
+    return -1;
+  proc_t *p = &ctr->init;
+  if (p->exited)
+    return vc_fail(err, ESRCH, "container %s: has exited", ctr->id);
+  if (p->stream != NULL)
+    return vc_fail(err, EBUSY, "container %s: another client is attached",
+                   ctr->id);
+  if (pending_add(a, PEND_STREAM, c, r->id, p, -1) == NULL)
+    return vc_error(err, ENOMEM, "attach");
+  p->stream = c;
+  p->stream_id = r->id;
+  vc_jw_key(r->w, "terminal");
+  vc_jw_bool(r->w, p->tty);
+  vc_jw_key(r->w, "stdin");
+  vc_jw_bool(r->w, p->in_fd >= 0);
   return 0;
 }
 
@@ -474,15 +512,55 @@ static int op_read_output(agent_t *a, conn_t *c, const req_t *r,
   return 0;
 }
 
+static int put_chunk(void *ud, int stream, int64_t ms, const char *data,
+                     size_t n) {
+  vc_jw_t *w = ud;
+  vc_jw_object(w);
+  vc_jw_key(w, "stream");
+  vc_jw_string(w, stream == 1 ? "stdout" : "stderr");
+  vc_jw_key(w, "time");
+  vc_jw_int(w, ms);
+  vc_jw_key(w, "data");
+  vc_jw_base64(w, data, n);
+  vc_jw_end(w, '}');
+  return 0;
+}
+
+/* What a process wrote, chunk by chunk as it was read, with times; with
+ * "follow", then its output as it comes, until it exits. */
+static int op_logs(agent_t *a, conn_t *c, const req_t *r, vc_err_t *err) {
+  proc_t *p;
+  if (find_proc(a, r, &p, err) < 0)
+    return -1;
+  proc_read(a, p, 1, true);
+  proc_read(a, p, 2, true);
+  const ring_t *rings[2] = {&p->out, &p->err};
+  vc_jw_key(r->w, "chunks");
+  vc_jw_array(r->w);
+  if (ring_chunks(rings, put_chunk, r->w) < 0)
+    return vc_error(err, ENOMEM, "logs");
+  vc_jw_end(r->w, ']');
+  vc_jw_key(r->w, "truncated");
+  vc_jw_bool(r->w, p->out.truncated || p->err.truncated);
+  vc_jw_key(r->w, "exited");
+  vc_jw_bool(r->w, p->exited);
+  if (vc_json_get_bool(r->msg, "follow", false) && !p->exited &&
+      pending_add(a, PEND_FOLLOW, c, r->id, p, -1) == NULL)
+    return vc_error(err, ENOMEM, "logs");
+  return 0;
+}
+
 static const struct op {
   const char *name;
   op_fn fn;
 } ops[] = {
+    {"attach", op_attach},
     {"create_container", op_create_container},
     {"create_pod", op_create_pod},
     {"destroy_pod", op_destroy_pod},
     {"exec", op_exec},
     {"list_processes", op_list_processes},
+    {"logs", op_logs},
     {"ping", op_ping},
     {"read_output", op_read_output},
     {"remove_container", op_remove_container},
@@ -513,6 +591,14 @@ static int run(agent_t *a, conn_t *c, const vc_json_t *msg, long long id,
   return vc_fail(err, EOPNOTSUPP, "unknown operation \"%s\"", op);
 }
 
+/* A stdin frame sent before its client saw the stream's exit. */
+static bool late_stdin(const vc_json_t *msg) {
+  const char *op = vc_json_get_string(msg, "op");
+  return op != NULL &&
+         (strcmp(op, "stdin") == 0 || strcmp(op, "close_stdin") == 0 ||
+          strcmp(op, "resize") == 0);
+}
+
 void dispatch(agent_t *a, conn_t *c, const char *body, size_t len) {
   vc_err_t err = {0};
   vc_json_t *msg = NULL;
@@ -528,6 +614,9 @@ void dispatch(agent_t *a, conn_t *c, const char *body, size_t len) {
   } else if (vc_json_get_int(msg, "id", &id) < 0 || id <= 0) {
     id = 0;
     vc_fail(&err, EINVAL, "malformed message: no positive integer \"id\"");
+  } else if (late_stdin(msg)) {
+    vc_json_free(msg); /* of a stream that ended: nobody reads it */
+    return;
   } else {
     vc_jw_t w;
     vc_jw_init(&w);

@@ -325,6 +325,11 @@ void vc_lua_process(lua_State *L, int idx, vc_process_t *p) {
   p->env = dupstrv(L, t, "env");
   p->cwd = dupfield(L, t, "cwd");
   p->user = dupfield(L, t, "user");
+  lua_getfield(L, t, "terminal");
+  p->terminal = lua_toboolean(L, -1);
+  lua_getfield(L, t, "stdin");
+  p->stdin = lua_toboolean(L, -1);
+  lua_pop(L, 2);
 }
 
 static int container_box_gc(lua_State *L) {

@@ -81,6 +81,8 @@ typedef struct vc_process {
   char **env;           /* NULL-terminated "K=V" strings */
   char *cwd;            /* absolute path */
   char *user;           /* "uid[:gid]" or "name[:group]"; NULL: root */
+  bool terminal;        /* a container's first process: a terminal as stdio */
+  bool stdin;           /* ... its stdin a pipe kept for attach */
 } vc_process_t;
 
 typedef struct vc_container_spec {

@@ -35,7 +35,7 @@ function M.help(spec)
   if spec.options and #spec.options > 0 then
     lines[#lines + 1] = "\noptions:"
     for _, o in ipairs(spec.options) do
-      local left = o[1] .. (o.arg and (" " .. o.arg) or "")
+      local left = (o.short and (o.short .. ", ") or "") .. o[1] .. (o.arg and (" " .. o.arg) or "")
       lines[#lines + 1] = string.format("  %-28s %s%s", left, o.help or "",
                                         o.many and " (repeatable)" or "")
     end
@@ -46,9 +46,10 @@ end
 
 function M.parse(spec, argv, first)
   local out = { _positional = {} }
-  local byname = {}
+  local byname, byshort = {}, {}
   for _, o in ipairs(spec.options or {}) do
     byname[o[1]] = o
+    if o.short then byshort[o.short:sub(2)] = o end
     if o.many then out[key(o[1])] = {} end
   end
   local i = first or 1
@@ -84,7 +85,12 @@ function M.parse(spec, argv, first)
         out[key(name)] = value
       end
     elseif a:sub(1, 1) == "-" and #a > 1 then
-      M.usage_error("unknown option %s (usage: %s)", a, spec.usage)
+      -- short flags, alone or together (-i, -it)
+      for ch in a:sub(2):gmatch(".") do
+        local o = byshort[ch]
+        if not o or o.arg then M.usage_error("unknown option %s (usage: %s)", a, spec.usage) end
+        out[key(o[1])] = true
+      end
     else
       pos[#pos + 1] = a
     end

@@ -1,6 +1,8 @@
 --- vc container ...: the container commands.
 local args = require "vc.cli.args"
+local lineedit = require "vc.core.lineedit"
 local cli = require "vc.cli"
+local failure = require "vc.failure"
 local format = require "vc.cli.format"
 local pod = require "vc.pod"
 local policies = require "vc.cli.policy"
@@ -9,7 +11,8 @@ local M = {}
 
 local SPECS = {
   create = {
-    usage = "vc container create POD [--id CID] --rootfs DIR [--env K=V]... [--cwd DIR] -- ARGV...",
+    usage = "vc container create POD [--id CID] --rootfs DIR [--env K=V]... [--cwd DIR] [-i] [-t] "
+            .. "-- ARGV...",
     positional = { "POD" }, rest = "ARGV", rest_required = true,
     options = {
       { "--id", arg = "CID", help = "the container's ID (default: a new UUID)" },
@@ -17,6 +20,8 @@ local SPECS = {
       { "--env", arg = "K=V", many = true, help = "an environment variable" },
       { "--cwd", arg = "DIR", help = "its working folder (default /)" },
       { "--user", arg = "UID[:GID]", help = "the user it runs as (default root)" },
+      { "--interactive", short = "-i", help = "keep its stdin open for vc container attach" },
+      { "--tty", short = "-t", help = "give it a terminal (vc container attach connects to it)" },
     },
     summary = "Add a container to a pod (created in its VM if the VM is up).",
   },
@@ -30,13 +35,25 @@ local SPECS = {
              options = { { "--json", help = "print JSON" } }, summary = "Show a container." },
   kill = { usage = "vc container kill POD CID [SIGNAL]", positional = { "POD", "CID" },
            optional = { "SIGNAL" }, summary = "Send a signal (name or number, default TERM)." },
-  exec = { usage = "vc container exec POD CID -- ARGV...", positional = { "POD", "CID" },
+  exec = { usage = "vc container exec [-i] [-t] POD CID -- ARGV...", positional = { "POD", "CID" },
            rest = "ARGV", rest_required = true,
+           options = { { "--interactive", short = "-i",
+                         help = "forward stdin to the process (else it reads /dev/null)" },
+                       { "--tty", short = "-t",
+                         help = "give it a terminal, vc's own (raw meanwhile): -it for a shell" } },
            summary = "Run a process in a running container; exits with its exit code." },
+  attach = { usage = "vc container attach POD CID", positional = { "POD", "CID" },
+             summary = "Connect to a container's first process (its terminal with --tty); "
+                       .. "Ctrl-P Ctrl-Q detaches." },
   wait = { usage = "vc container wait POD CID", positional = { "POD", "CID" },
            summary = "Wait for a container's process to exit (restarting it as its "
                      .. "restart policy says); exits with its exit code." },
-  logs = { usage = "vc container logs POD CID", positional = { "POD", "CID" },
+  logs = { usage = "vc container logs [-f] [--tail N] [--timestamps] POD CID",
+           positional = { "POD", "CID" },
+           options = { { "--follow", short = "-f",
+                         help = "then print what it writes, until it exits" },
+                       { "--tail", arg = "N", help = "only the last N lines" },
+                       { "--timestamps", help = "each line after the time it was written" } },
            summary = "Print what the container wrote (the newest 64 KiB of each stream)." },
   ps = { usage = "vc container ps [--json] POD CID", positional = { "POD", "CID" },
          options = { { "--json", help = "print JSON" } },
@@ -47,7 +64,8 @@ local SPECS = {
 }
 
 local ORDER = {
-  "create", "start", "stop", "kill", "exec", "wait", "logs", "ps", "stats", "delete", "status",
+  "create", "start", "stop", "kill", "exec", "attach", "wait", "logs", "ps", "stats", "delete",
+  "status",
 }
 for _, spec in pairs(SPECS) do policies.add_option(spec) end
 
@@ -72,6 +90,7 @@ function ACTIONS.create(o)
   local c = cli.check(p:add_container {
     id = o.id or require("vc.core.uuid").generate(),
     rootfs = o.rootfs, argv = o.rest, env = o.env, cwd = o.cwd, user = o.user,
+    terminal = o.tty or nil, stdin = o.interactive or nil,
   })
   io.stdout:write(c.id, "\n")
   return 0
@@ -90,8 +109,30 @@ function ACTIONS.kill(o)
   return 0
 end
 
+-- A terminal for -t: vc's stdin (with -i) or stdout must be one.
+local function need_terminal(o)
+  local fd = o.interactive and 0 or 1
+  if not lineedit.isatty(fd) then
+    failure.raise("%s: the %s is not a terminal (-t needs one; drop -t to use pipes)",
+                  o.interactive and "-it" or "-t", fd == 0 and "input" or "output")
+  end
+end
+
 function ACTIONS.exec(o)
-  return cli.check(container(o):exec(o.rest, { output = "inherit" }))
+  if o.tty then need_terminal(o) end
+  return cli.check(container(o):exec(o.rest, { output = "inherit",
+                                               stdin = o.interactive or nil,
+                                               tty = o.tty or nil }))
+end
+
+function ACTIONS.attach(o)
+  local c = container(o)
+  local code = cli.check(c:attach())
+  if code == false then
+    io.stderr:write("\r\ndetached from ", o.cid, " (it runs on)\n")
+    return 0
+  end
+  return code
 end
 
 function ACTIONS.wait(o)
@@ -100,10 +141,58 @@ function ACTIONS.wait(o)
   return code
 end
 
+local function stamp(t)
+  return os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t))
+    .. string.format(".%03dZ ", math.floor(t * 1000) % 1000)
+end
+
+-- Chunks as lines (a line belongs to the chunk where it starts), to the
+-- right stream, with the time it was written when asked.
+local function printer(timestamps)
+  local open = { stdout = false, stderr = false }  -- a line was begun
+  return function(stream, t, data)
+    local f = stream == "stderr" and io.stderr or io.stdout
+    if timestamps then
+      data = data:gsub("([^\n]*\n?)", function(line)
+        if line == "" then return "" end
+        local out = (open[stream] and "" or stamp(t)) .. line
+        open[stream] = line:sub(-1) ~= "\n"
+        return out
+      end)
+    end
+    f:write(data)
+    f:flush()
+  end
+end
+
 function ACTIONS.logs(o)
-  local out, err = cli.check(container(o):logs())
-  io.stdout:write(out)
-  io.stderr:write(err)
+  local tail = o.tail and math.tointeger(tonumber(o.tail))
+  if o.tail and (not tail or tail < 0) then
+    args.usage_error("--tail: expected a number of lines >= 0, got %q", o.tail)
+  end
+  local out = printer(o.timestamps)
+  -- With --tail, what was written before is held until its end (the
+  -- first live chunk, or the end of the reply), then its last N lines go.
+  local past, flushed = {}, not tail
+  local function flush()
+    local lines = {}
+    for _, ch in ipairs(past) do
+      for line in ch[3]:gmatch("[^\n]*\n?") do
+        if line ~= "" then lines[#lines + 1] = { ch[1], ch[2], line } end
+      end
+    end
+    for n = math.max(1, #lines - tail + 1), #lines do out(table.unpack(lines[n])) end
+    flushed = true
+  end
+  cli.check(container(o):logs { follow = o.follow, each = function(stream, t, data, live)
+    if not flushed and not live then
+      past[#past + 1] = { stream, t, data }
+      return
+    end
+    if not flushed then flush() end
+    out(stream, t, data)
+  end })
+  if not flushed then flush() end
   return 0
 end
 
