@@ -4,7 +4,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "sys/term.h"
+#include "term.h"
 
 static void session_signals(sigset_t *set) {
   sigemptyset(set);

@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <termios.h>
 
-#include "sys/error.h"
+#include "error.h"
 
 typedef struct vc_term {
   int fd;               /* the terminal in raw mode, or -1 */
