@@ -17,7 +17,10 @@
  *
  * Kernel command line options:
  *   vc.debug=1      a shell on the console instead of the agent
- *   vc.port=NAME    the agent's virtio-serial port (default agent.0)
+ *   vc.ports=N      the agent serves N virtio-serial ports, agent.0 to
+ *                   agent.N-1 (default 1: agent.0), one host client each
+ *   vc.port=NAME    the agent serves one virtio-serial port, NAME (the
+ *                   last of vc.port and vc.ports counts)
  *   vc.trace=1      the guest's uptime after each step, on the console */
 #include <dirent.h>
 #include <errno.h>
@@ -40,11 +43,13 @@
 
 #define SHARE_DIR "/run/vc/shared"
 #define PORT_WAIT_S 5
+#define MAX_PORTS 16
 
 struct opts {
   bool debug;
   bool trace;
   char port[64];
+  int ports;
 };
 
 static double uptime(void) {
@@ -152,7 +157,9 @@ static void parse_cmdline(struct opts *o) {
     else if (strcmp(w, "vc.trace=1") == 0)
       o->trace = true;
     else if (strncmp(w, "vc.port=", 8) == 0)
-      snprintf(o->port, sizeof o->port, "%s", w + 8);
+      snprintf(o->port, sizeof o->port, "%s", w + 8), o->ports = 1;
+    else if (strncmp(w, "vc.ports=", 9) == 0)
+      o->ports = atoi(w + 9);
   }
 }
 
@@ -260,19 +267,47 @@ static bool has_port(const char *name) {
 
 
 /* virtio-console adds its ports asynchronously: wait for the agent's. */
-static void wait_port(const struct opts *o) {
-  double deadline = uptime() + PORT_WAIT_S;
-  while (!has_port(o->port)) {
+static void wait_port(const struct opts *o, const char *name,
+                      double deadline) {
+  while (!has_port(name)) {
     if (uptime() >= deadline) {
       errno = 0;
-      fail(o, "no virtio-serial port %s after %d s", o->port, PORT_WAIT_S);
+      fail(o, "no virtio-serial port %s after %d s", name, PORT_WAIT_S);
     }
     nanosleep(&(struct timespec){.tv_nsec = 2000000}, NULL);
   }
 }
 
+/* Wait for the agent's ports, then become the agent, serving them all. */
+static void exec_agent(const struct opts *o) {
+  char names[MAX_PORTS][64];
+  char *argv[4 + 2 * MAX_PORTS];
+  int argc = 0, n = o->ports > 1 ? o->ports : 1;
+  if (n > MAX_PORTS) {
+    errno = 0;
+    fail(o, "vc.ports=%d: at most %d", n, MAX_PORTS);
+  }
+  double deadline = uptime() + PORT_WAIT_S;
+  argv[argc++] = "vc-agent";
+  for (int i = 0; i < n; i++) {
+    if (n == 1)
+      snprintf(names[i], sizeof names[i], "%s", o->port);
+    else
+      snprintf(names[i], sizeof names[i], "agent.%d", i);
+    wait_port(o, names[i], deadline);
+    argv[argc++] = "--port";
+    argv[argc++] = names[i];
+  }
+  trace(o, "port");
+  argv[argc++] = "--state-dir";
+  argv[argc++] = "/run/vc-agent";
+  argv[argc] = NULL;
+  execv("/sbin/vc-agent", argv);
+  fail(o, "exec /sbin/vc-agent");
+}
+
 int main(void) {
-  struct opts o = {.debug = false, .port = "agent.0"};
+  struct opts o = {.debug = false, .port = "agent.0", .ports = 1};
   setenv("PATH", "/sbin:/bin:/usr/sbin:/usr/bin", 1);
   umask(022);
   bind_root(&o);
@@ -291,9 +326,5 @@ int main(void) {
     debug_shell();
     power_off();
   }
-  wait_port(&o);
-  trace(&o, "port");
-  execl("/sbin/vc-agent", "vc-agent", "--port", o.port, "--state-dir",
-        "/run/vc-agent", (char *)NULL);
-  fail(&o, "exec /sbin/vc-agent");
+  exec_agent(&o);
 }

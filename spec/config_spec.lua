@@ -204,6 +204,7 @@ describe("vc.config", function()
         id = "c1", rootfs = "rootfs", argv = { "/bin/echo", "hi" },
         env = { "A=x=y", "HOME=/root", "PATH=/bin" }, cwd = "/", user = "1000",
         mounts = {}, resources = {}, annotations = {}, security = DEFAULT_SECURITY,
+        terminal = false, stdin = false,
       }, out.containers[1])
       assert.same({ path = "/usr/bin/true", args = {}, env = { "Z=1" }, timeout = 30 },
                   out.hooks.prestart[1])
@@ -289,7 +290,7 @@ describe("vc.config", function()
                                             env = { K = "V" } }))
       assert.same({ id = "c", rootfs = "r", argv = { "x" }, env = { "K=V" }, cwd = "/",
                     mounts = {}, resources = {}, annotations = {},
-                    security = DEFAULT_SECURITY }, out)
+                    security = DEFAULT_SECURITY, terminal = false, stdin = false }, out)
     end)
 
     it("raises on misuse", function()

@@ -133,13 +133,47 @@ describe_vm("qemu backend", function()
     assert.equal("000000000800001f", status:match("\nCapBnd:%s*(%x+)"))
     -- sockets, console and log: nobody but root reads them
     local run_dir = root .. "/run/pods/conf"
-    local r = support.sh("cd " .. run_dir .. " && stat -c '%n %a' agent.sock ctrl.sock" ..
+    local r = support.sh("cd " .. run_dir .. " && stat -c '%n %a' agent.0.sock agent.7.sock ctrl.sock" ..
                          " monitor.sock console.log qemu.log")
     assert.equal(0, r.code, r.stderr)
     for name, mode in r.stdout:gmatch("(%S+) (%d+)") do
       assert.is_true(tonumber(mode, 8) & tonumber("077", 8) == 0, name .. " has mode " .. mode)
     end
     assert.equal(0, (p:container("c"):exec { "/bin/true" }))
+  end)
+
+  it("serves eight agent clients at once, and a ninth once one leaves", function()
+    run("ports", { ctr("c", { "/bin/sleep", "600" }) })
+    local agentlib = require "vc.core.agent"
+    local address = cjson.decode(support.read_file(root .. "/run/pods/ports/agent.json")).address
+    assert.matches("^serial:8:", address)
+    local held = {}
+    for i = 1, 7 do
+      held[i] = assert(agentlib.open(address, { annotations = {} }))
+      assert(held[i]:connect(10))
+    end
+    -- the eighth port: vc's own commands get through beside them
+    local r = support.vc(root, { "container", "exec", "ports", "c", "--", "/bin/echo", "hi" })
+    assert.equal(0, r.code, r.stderr)
+    assert.equal("hi\n", r.stdout)
+    held[8] = assert(agentlib.open(address, { annotations = {} }))
+    assert(held[8]:connect(10))
+    local ninth <close> = assert(agentlib.open(address, { annotations = {} }))
+    local ok, err = ninth:connect(0.3)
+    assert.is_falsy(ok)
+    assert.matches("all 8 ports have a client", err)
+    for i = 1, 8 do assert(held[i]:ping()) end
+    held[3]:close()
+    assert(ninth:connect(10))
+    assert(ninth:ping())
+    -- a client that leaves at once, again and again: the next one on its
+    -- port always finds the agent's side as new
+    for i = 1, 8 do if i ~= 3 then held[i]:close() end end
+    for _ = 1, 20 do
+      local a <close> = assert(agentlib.open(address, { annotations = {} }))
+      assert(a:connect(10))
+      assert(a:status("c"))
+    end
   end)
 
   it("shares a volume read-only: not writable from the container", function()

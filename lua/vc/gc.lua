@@ -40,11 +40,19 @@ local function recorded_vm(st, cfg)
   return { pid = info.pid, start = info.start_time }
 end
 
+-- The files a VM's sockets leave in its run folder (qemu: a socket and a
+-- lock for each of the agent's ports).
+local SOCKET_FILES = { "agent.sock", "ctrl.sock", "monitor.sock" }
+for k = 0, 15 do
+  SOCKET_FILES[#SOCKET_FILES + 1] = "agent." .. k .. ".sock"
+  SOCKET_FILES[#SOCKET_FILES + 1] = "agent." .. k .. ".lock"
+end
+
 -- Sockets of a pod whose VM is gone: nothing serves them any more.
 local function stale_sockets(st, id)
   local run = st:paths(id).run_dir
   local found = {}
-  for _, name in ipairs { "agent.sock", "ctrl.sock", "monitor.sock" } do
+  for _, name in ipairs(SOCKET_FILES) do
     -- (a socket cannot be opened; renaming a file onto itself tells
     -- whether it is there, and changes nothing)
     local path = run .. "/" .. name

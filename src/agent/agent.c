@@ -40,6 +40,7 @@
 static const struct vc_agent_ops *const impls[] = {
     &vc_agent_mock_ops,
     &vc_agent_unix_ops,
+    &vc_agent_serial_ops,
     NULL,
 };
 

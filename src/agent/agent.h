@@ -144,6 +144,7 @@ const struct vc_agent_ops *vc_agent_find(const char *address);
 
 extern const struct vc_agent_ops vc_agent_mock_ops;
 extern const struct vc_agent_ops vc_agent_unix_ops;
+extern const struct vc_agent_ops vc_agent_serial_ops;
 
 /* The Lua binding (vc.core.agent). */
 struct lua_State;

@@ -1,11 +1,22 @@
 /* unix.c - the host side of the agent protocol over a unix socket
- * ("unix:PATH"), see docs/agent-protocol.md.
+ * ("unix:PATH"), or over one of a VM's virtio-serial ports
+ * ("serial:N:BASE"), see docs/agent-protocol.md.
  *
  * One connection per handle, one request at a time: send a frame, read
  * frames until the reply with the same id.  The agent's errors become
- * this side's errors with the agent's own message. */
+ * this side's errors with the agent's own message.
+ *
+ * A serial port carries one client at a time (QEMU's socket chardev
+ * accepts one connection; the guest sees one byte stream), so a VM has
+ * N ports, their host ends BASE.K.sock, and a client takes the first whose
+ * BASE.K.lock it can flock.  The lock is the client's for as long as it
+ * is connected, and the kernel drops it when the client dies.  Before it
+ * lets go, a client says "bye": the port's next client then finds the
+ * agent's side as new even if the guest has not yet seen the hang-up. */
 #include <errno.h>
 #include <stdbool.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +24,7 @@
 #include <sys/random.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -32,6 +44,7 @@
 
 struct conn {
   int fd;
+  int lock_fd;          /* serial: the port's lock, held while connected */
   long long next_id;
 };
 
@@ -174,6 +187,53 @@ static int dial(const char *path, int timeout_ms, vc_err_t *err) {
   return fd;
 }
 
+/* "serial:N:BASE": the number of ports, and BASE. */
+static int serial_target(const vc_agent_t *a, int *n, const char **base,
+                         vc_err_t *err) {
+  char *end;
+  long v = strtol(a->target, &end, 10);
+  if (end == a->target || *end != ':' || v < 1 || v > 64 || end[1] == '\0')
+    return vc_fail(err, EINVAL, "agent address \"%s\": not serial:N:BASE",
+                   a->address);
+  *n = (int)v;
+  *base = end + 1;
+  return 0;
+}
+
+/* Connect to a free port of a serial address: flock its lock, then dial
+ * its socket.  EBUSY when every port has a client. */
+static int dial_serial(vc_agent_t *a, struct conn *c, int timeout_ms,
+                       vc_err_t *err) {
+  int n = 0;
+  const char *base = NULL;
+  if (serial_target(a, &n, &base, err) < 0)
+    return -1;
+  vc_closep(&c->lock_fd);
+  for (int k = 0; k < n; k++) {
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s.%d.lock", base, k) >= (int)sizeof path)
+      return vc_fail(err, ENAMETOOLONG, "agent %s: path too long", a->address);
+    cleanup_close int lock =
+        open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (lock < 0)
+      return vc_error(err, errno, "agent %s", path);
+    if (flock(lock, LOCK_EX | LOCK_NB) < 0) {
+      if (errno == EWOULDBLOCK)
+        continue;
+      return vc_error(err, errno, "agent %s: flock", path);
+    }
+    snprintf(path, sizeof path, "%s.%d.sock", base, k);
+    int fd = dial(path, timeout_ms, err);
+    if (fd < 0)
+      return -1;
+    c->lock_fd = lock;
+    lock = -1;
+    return fd;
+  }
+  return vc_fail(err, EBUSY, "agent %s: all %d ports have a client",
+                 a->address, n);
+}
+
 static int handshake(vc_agent_t *a, struct conn *c, int timeout_ms,
                      vc_err_t *err) {
   cleanup_jw vc_jw_t w;
@@ -197,22 +257,26 @@ static int unix_connect(vc_agent_t *a, double timeout_s, vc_err_t *err) {
     c = calloc(1, sizeof *c);
     if (c == NULL)
       return vc_error(err, ENOMEM, "agent");
-    c->fd = -1;
+    c->fd = c->lock_fd = -1;
     a->priv = c;
   }
   if (c->fd >= 0)
     return 0;
+  bool serial = a->ops == &vc_agent_serial_ops;
   /* The sandbox may still be starting: retry until the deadline. */
   long long deadline = vc_now_ms() + (long long)(timeout_s * 1000);
   int pause_ms = 2;
   for (;;) {
     long long left = deadline - vc_now_ms();
-    int fd = dial(a->target, left > 100 ? (int)left : 100, err);
+    int ms = left > 100 ? (int)left : 100;
+    int fd = serial ? dial_serial(a, c, ms, err) : dial(a->target, ms, err);
     if (fd >= 0) {
       c->fd = fd;
       break;
     }
-    if ((err->errnum != ENOENT && err->errnum != ECONNREFUSED) ||
+    /* (a port that frees up is taken at the next try) */
+    if ((err->errnum != ENOENT && err->errnum != ECONNREFUSED &&
+         !(serial && err->errnum == EBUSY)) ||
         vc_now_ms() >= deadline)
       return vc_error_prefix(err, "agent did not answer within %gs",
                              timeout_s);
@@ -227,6 +291,7 @@ static int unix_connect(vc_agent_t *a, double timeout_s, vc_err_t *err) {
     if (c->fd >= 0)
       close(c->fd);
     c->fd = -1;
+    vc_closep(&c->lock_fd);
     return -1;
   }
   return 0;
@@ -994,31 +1059,36 @@ static int unix_shutdown(vc_agent_t *a, vc_err_t *err) {
 
 static void unix_close(vc_agent_t *a) {
   struct conn *c = a->priv;
-  if (c != NULL && c->fd >= 0)
+  if (c == NULL)
+    return;
+  if (c->fd >= 0 && a->ops == &vc_agent_serial_ops) {
+    /* (a dead agent or a stream still open: the port's hang-up does it) */
+    vc_err_t ignored;
+    cleanup_jw vc_jw_t w;
+    vc_jw_init(&w);
+    long long id = begin(c, &w, "bye");
+    call(a, &w, id, 2000, NULL, &ignored);
+  }
+  if (c->fd >= 0)
     close(c->fd);
+  vc_closep(&c->lock_fd); /* after the socket: the next client may come */
   free(c);
   a->priv = NULL;
 }
 
-const struct vc_agent_ops vc_agent_unix_ops = {
-    .scheme = "unix",
-    .connect = unix_connect,
-    .create_pod = unix_create_pod,
-    .destroy_pod = unix_destroy_pod,
-    .create_container = unix_create_container,
-    .start_container = unix_start_container,
-    .stop_container = unix_stop_container,
-    .remove_container = unix_remove_container,
-    .signal = unix_signal,
-    .exec = unix_exec,
-    .attach = unix_attach,
-    .logs = unix_logs,
-    .wait = unix_wait,
-    .status = unix_status,
-    .list_processes = unix_list_processes,
-    .stats = unix_stats,
-    .read_output = unix_read_output,
-    .ping = unix_ping,
-    .shutdown = unix_shutdown,
-    .close = unix_close,
-};
+#define UNIX_OPS                                                       \
+  .connect = unix_connect, .create_pod = unix_create_pod,              \
+  .destroy_pod = unix_destroy_pod,                                     \
+  .create_container = unix_create_container,                           \
+  .start_container = unix_start_container,                             \
+  .stop_container = unix_stop_container,                               \
+  .remove_container = unix_remove_container, .signal = unix_signal,    \
+  .exec = unix_exec, .attach = unix_attach, .logs = unix_logs,         \
+  .wait = unix_wait, .status = unix_status,                            \
+  .list_processes = unix_list_processes, .stats = unix_stats,          \
+  .read_output = unix_read_output, .ping = unix_ping,                  \
+  .shutdown = unix_shutdown, .close = unix_close
+
+const struct vc_agent_ops vc_agent_unix_ops = {.scheme = "unix", UNIX_OPS};
+const struct vc_agent_ops vc_agent_serial_ops = {.scheme = "serial", UNIX_OPS};
+

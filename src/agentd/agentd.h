@@ -31,6 +31,7 @@
  * not read (the process then blocks on its full pipe): flow control. */
 #define AGENT_STREAM_HIGH (256u << 10)
 #define AGENT_CHILD_TIMEOUT_MS 10000  /* a child's setup or exec, at most */
+#define AGENT_MAX_PORTS 16            /* virtio-serial ports served */
 
 typedef struct agent agent_t;
 typedef struct conn conn_t;
@@ -159,6 +160,7 @@ struct conn {
   bool dead;            /* dropped; freed by the loop at a safe point */
   bool busy;            /* a reply is pending: read no further requests */
   bool hello;           /* version done */
+  bool bye;             /* the client said bye: start over once it is read */
   int64_t retry_at;     /* port only: when to poll again after a hang-up */
   vc_frame_reader_t reader;
   char *in;             /* bytes read but not yet fed (while busy) */
@@ -192,7 +194,8 @@ typedef struct volume {
 
 struct agent {
   const char *listen_path;   /* --listen, or NULL */
-  const char *port_name;     /* --port, or NULL */
+  const char *port_names[AGENT_MAX_PORTS]; /* --port (repeated) */
+  size_t n_ports;
   const char *state_dir;
   const char *cgroup_parent;
   FILE *log;

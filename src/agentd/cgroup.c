@@ -92,7 +92,7 @@ void cgroup_init(agent_t *a) {
       a->cg_root[i] = NULL;
   }
   /* On the host (the namespace backend) vc has done it already. */
-  if (a->port_name != NULL)
+  if (a->n_ports > 0)
     cgroup_warm(a);
 }
 

@@ -99,8 +99,9 @@ void conn_send_error(agent_t *a, conn_t *c, long long id, const vc_err_t *e) {
 
 /* --- connections ------------------------------------------------------- */
 
-/* Forget what the client was waiting for; stops still escalate. */
-static void conn_forget(agent_t *a, conn_t *c) {
+/* Forget what the client was waiting for; stops still escalate.  What is
+ * queued for it is dropped unless keep_output (a bye's reply). */
+static void conn_forget(agent_t *a, conn_t *c, bool keep_output) {
   for (pending_t **pp = &a->pending; *pp != NULL;) {
     pending_t *q = *pp;
     if (q->conn == c && q->kind != PEND_STOP) {
@@ -128,8 +129,10 @@ static void conn_forget(agent_t *a, conn_t *c) {
           }
         }
       }
-  c->busy = c->hello = false;
-  c->in_len = c->out_len = c->out_off = 0;
+  c->busy = c->hello = c->bye = false;
+  c->in_len = 0;
+  if (!keep_output)
+    c->out_len = c->out_off = 0;
   vc_frame_reader_free(&c->reader);
   vc_frame_reader_init(&c->reader);
 }
@@ -137,7 +140,7 @@ static void conn_forget(agent_t *a, conn_t *c) {
 void conn_drop(agent_t *a, conn_t *c) {
   if (c->port) {
     /* The host went away from the serial port: start over, keep the fd. */
-    conn_forget(a, c);
+    conn_forget(a, c, false);
     c->retry_at = vc_now_ms() + PORT_RETRY_MS;
     return;
   }
@@ -145,7 +148,7 @@ void conn_drop(agent_t *a, conn_t *c) {
 }
 
 void conn_free(agent_t *a, conn_t *c) {
-  conn_forget(a, c);
+  conn_forget(a, c, false);
   for (conn_t **pp = &a->conns; *pp != NULL; pp = &(*pp)->next)
     if (*pp == c) {
       *pp = c->next;
@@ -175,7 +178,7 @@ conn_t *conn_add(agent_t *a, int fd) {
 static void conn_input(agent_t *a, conn_t *c) {
   size_t off = 0;
   proc_t *in = NULL; /* while c streams: the process taking its stdin */
-  while (off < c->in_len && !c->dead && !a->quit &&
+  while (off < c->in_len && !c->dead && !a->quit && !c->bye &&
          (!c->busy || (in = stdin_ready(a, c)) != NULL)) {
     size_t used = 0;
     uint32_t bad = 0;
@@ -213,6 +216,12 @@ static void conn_input(agent_t *a, conn_t *c) {
   }
   if (c->dead)
     return;
+  if (c->bye) {
+    /* Whatever follows is the next client's (a serial port's next host):
+     * it finds a connection as new, once the bye's reply is out. */
+    conn_forget(a, c, true);
+    return;
+  }
   memmove(c->in, c->in + off, c->in_len - off);
   c->in_len -= off;
 }

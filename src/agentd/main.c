@@ -1,7 +1,8 @@
 /* main.c - vc-agent: the guest agent.  Command line, set-up, teardown.
  *
  *   vc-agent --listen SOCKET --state-dir DIR [--cgroup-parent NAME] [--log FILE]
- *   vc-agent --port NAME --state-dir DIR ...   (a virtio-serial port)
+ *   vc-agent --port NAME [--port NAME...] --state-dir DIR ...
+ *                                  (virtio-serial ports, one client each)
  *
  * It may be PID 1 (of a PID namespace, or of a VM): it adopts orphans
  * (subreaper), reaps every child, and on SIGTERM or "shutdown" kills the
@@ -47,7 +48,7 @@ void agent_log(agent_t *a, const char *fmt, ...) {
 }
 
 static void usage(FILE *f) {
-  fputs("usage: vc-agent (--listen SOCKET | --port NAME) --state-dir DIR\n"
+  fputs("usage: vc-agent (--listen SOCKET | --port NAME...) --state-dir DIR\n"
         "                [--cgroup-parent NAME] [--log FILE] [--ready-fd N]\n",
         f);
 }
@@ -78,7 +79,7 @@ static int listen_unix(agent_t *a, vc_err_t *err) {
 }
 
 /* The virtio-serial port named name: /sys/class/virtio-ports/X/name. */
-static int open_port(agent_t *a, vc_err_t *err) {
+static int open_port(agent_t *a, const char *port_name, vc_err_t *err) {
   cleanup_dir DIR *d = opendir("/sys/class/virtio-ports");
   if (d == NULL)
     return vc_error(err, errno, "/sys/class/virtio-ports");
@@ -91,18 +92,18 @@ static int open_port(agent_t *a, vc_err_t *err) {
     if (f == NULL || fgets(name, sizeof name, f) == NULL)
       continue;
     name[strcspn(name, "\n")] = '\0';
-    if (strcmp(name, a->port_name) != 0)
+    if (strcmp(name, port_name) != 0)
       continue;
     snprintf(path, sizeof path, "/dev/%s", e->d_name);
     int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
-      return vc_error(err, errno, "port %s: %s", a->port_name, path);
+      return vc_error(err, errno, "port %s: %s", port_name, path);
     /* SIGIO (on the signalfd) says when the host connects: a port whose
      * host went away is then retried at once, not at the next timer. */
     int fl = fcntl(fd, F_GETFL);
     if (fcntl(fd, F_SETOWN, getpid()) < 0 || fl < 0 ||
         fcntl(fd, F_SETFL, fl | O_ASYNC) < 0)
-      agent_log(a, "port %s: no SIGIO: %s", a->port_name, strerror(errno));
+      agent_log(a, "port %s: no SIGIO: %s", port_name, strerror(errno));
     conn_t *c = conn_add(a, fd);
     if (c == NULL)
       return vc_error(err, ENOMEM, "port");
@@ -110,7 +111,7 @@ static int open_port(agent_t *a, vc_err_t *err) {
     return 0;
   }
   return vc_fail(err, ENOENT, "port %s: no such virtio-serial port",
-                 a->port_name);
+                 port_name);
 }
 
 static int setup(agent_t *a, vc_err_t *err) {
@@ -141,7 +142,12 @@ static int setup(agent_t *a, vc_err_t *err) {
   if (a->self_pidns < 0)
     return vc_error(err, errno, "/proc/self/ns/pid");
   cgroup_init(a);
-  return a->listen_path != NULL ? listen_unix(a, err) : open_port(a, err);
+  if (a->listen_path != NULL)
+    return listen_unix(a, err);
+  for (size_t i = 0; i < a->n_ports; i++)
+    if (open_port(a, a->port_names[i], err) < 0)
+      return -1;
+  return 0;
 }
 
 static void teardown(agent_t *a) {
@@ -177,7 +183,13 @@ int main(int argc, char **argv) {
   for (int opt; (opt = getopt_long(argc, argv, "", options, NULL)) != -1;) {
     switch (opt) {
     case 'l': a.listen_path = optarg; break;
-    case 'p': a.port_name = optarg; break;
+    case 'p':
+      if (a.n_ports == AGENT_MAX_PORTS) {
+        fprintf(stderr, "vc-agent: at most %d ports\n", AGENT_MAX_PORTS);
+        return 2;
+      }
+      a.port_names[a.n_ports++] = optarg;
+      break;
     case 's': a.state_dir = optarg; break;
     case 'c': a.cgroup_parent = optarg; break;
     case 'L': log_path = optarg; break;
@@ -187,7 +199,7 @@ int main(int argc, char **argv) {
     default: usage(stderr); return 2;
     }
   }
-  if (optind != argc || (a.listen_path == NULL) == (a.port_name == NULL) ||
+  if (optind != argc || (a.listen_path == NULL) == (a.n_ports == 0) ||
       a.state_dir == NULL || !valid_id(a.cgroup_parent)) {
     usage(stderr);
     return 2;
@@ -217,8 +229,9 @@ int main(int argc, char **argv) {
     close(ready_fd);
   }
   if (ret == 0) {
-    agent_log(&a, "serving on %s%s (pid %d)", a.listen_path ? "" : "port ",
-              a.listen_path ? a.listen_path : a.port_name, (int)getpid());
+    agent_log(&a, "serving on %s%s%s (pid %d)", a.listen_path ? "" : "port ",
+              a.listen_path ? a.listen_path : a.port_names[0],
+              a.n_ports > 1 ? " and others" : "", (int)getpid());
     ret = loop_run(&a, &err);
   }
   if (ret < 0)
@@ -226,7 +239,7 @@ int main(int argc, char **argv) {
   teardown(&a);
   agent_log(&a, "exiting");
   /* The guest's init has nothing left to do: power the VM off. */
-  if (getpid() == 1 && a.port_name != NULL) {
+  if (getpid() == 1 && a.n_ports > 0) {
     sync();
     reboot(RB_POWER_OFF);
   }

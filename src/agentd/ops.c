@@ -141,6 +141,14 @@ static int op_version(agent_t *a, conn_t *c, const req_t *r, vc_err_t *err) {
   return 0;
 }
 
+/* The client is done: the connection starts over as if new (a serial
+ * port's next host may come right after, before its hang-up is seen). */
+static int op_bye(agent_t *a, conn_t *c, const req_t *r, vc_err_t *err) {
+  (void)a, (void)r, (void)err;
+  c->bye = true;
+  return 0;
+}
+
 static int op_ping(agent_t *a, conn_t *c, const req_t *r, vc_err_t *err) {
   (void)a, (void)c, (void)r, (void)err;
   return 0;
@@ -555,6 +563,7 @@ static const struct op {
   op_fn fn;
 } ops[] = {
     {"attach", op_attach},
+    {"bye", op_bye},
     {"create_container", op_create_container},
     {"create_pod", op_create_pod},
     {"destroy_pod", op_destroy_pod},

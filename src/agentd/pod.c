@@ -162,7 +162,7 @@ static int fresh_guest(agent_t *a, const vc_json_t *msg, vc_err_t *err) {
 
 int pod_guest_setup(agent_t *a, const vc_json_t *msg, vc_err_t *err) {
   /* Only in a VM's guest: an agent on the host keeps the host's clock. */
-  if (a->port_name == NULL)
+  if (a->n_ports == 0)
     return 0;
   if (fresh_guest(a, msg, err) < 0)
     return -1;

@@ -4,8 +4,10 @@
  * QEMU outlives the vc process that starts it (launch), confined: its own
  * seccomp sandbox (-sandbox), only the capabilities its 9p server needs,
  * files and sockets readable by root only.  Files in RUN_DIR: ctrl.sock
- * (QMP, ours), monitor.sock (QMP, for monitoring tools), agent.sock (the
- * agent's virtio-serial port), console.log (the guest's serial console),
+ * (QMP, ours), monitor.sock (QMP, for monitoring tools), agent.K.sock
+ * (the agent's virtio-serial ports, one client each, K < AGENT_PORTS) and
+ * their agent.K.lock (src/agent/unix.c), console.log (the guest's serial
+ * console),
  * qemu.log (QEMU's own errors), and .shared/,
  * shared with the guest over 9p (tag "vcshared", mounted by the agent at
  * /run/vc/shared), where each container's rootfs is bind-mounted.
@@ -46,6 +48,10 @@
 #define QMP_MS 2000
 /* The descriptor a VM started from a template reads its saved state on. */
 #define INCOMING_FD 3
+/* The agent's ports: so many vc processes (an interactive exec, an
+ * attach, a ps...) talk to one VM's agent at once.  Each costs the guest
+ * a receive queue of 128 pages. */
+#define AGENT_PORTS 8
 /* TCG's translation cache, in MiB.  QEMU's default (1 GiB) lets a
  * long-lived guest grow QEMU's RSS by whatever code it ever ran; a pod's
  * boot and first containers fill ~45 MiB.  A smaller cache flushes during
@@ -186,8 +192,8 @@ static int build_cmdline(vc_hv_t *hv, struct cmdline *c, bool kvm,
       add(c, err, "microvm") < 0 || add(c, err, "-kernel") < 0 ||
       add(c, err, "%s", hv->spec.kernel) < 0 || add(c, err, "-initrd") < 0 ||
       add(c, err, "%s", hv->spec.initrd) < 0 || add(c, err, "-append") < 0 ||
-      add(c, err, "console=ttyS0 quiet panic=-1 cryptomgr.notests%s%s%s%s",
-          tsc, kvm ? "" : TCG_KERNEL_PARAMS,
+      add(c, err, "console=ttyS0 quiet panic=-1 cryptomgr.notests vc.ports=%d"
+          "%s%s%s%s", AGENT_PORTS, tsc, kvm ? "" : TCG_KERNEL_PARAMS,
           hv->spec.kernel_params != NULL ? " " : "",
           hv->spec.kernel_params != NULL ? hv->spec.kernel_params : "") < 0 ||
       add(c, err, "-serial") < 0 || add(c, err, "file:%s/console.log", run) < 0 ||
@@ -195,15 +201,18 @@ static int build_cmdline(vc_hv_t *hv, struct cmdline *c, bool kvm,
       add(c, err, "unix:%s/ctrl.sock,server=on,wait=off", run) < 0 ||
       add(c, err, "-qmp") < 0 ||
       add(c, err, "unix:%s/monitor.sock,server=on,wait=off", run) < 0 ||
-      /* one port: fewer virtqueues for the guest to set up than the
-       * default 31 (port 0 is the console's, so the agent's is 1) */
+      /* AGENT_PORTS ports, one agent client each (port 0 is the
+       * console's): fewer virtqueues for the guest to set up than the
+       * default 31 */
       add(c, err, "-device") < 0 ||
-      add(c, err, "virtio-serial-device,max_ports=2") < 0 ||
-      add(c, err, "-chardev") < 0 ||
-      add(c, err, "socket,path=%s/agent.sock,server=on,wait=off,id=agent",
-          run) < 0 ||
-      add(c, err, "-device") < 0 ||
-      add(c, err, "virtserialport,chardev=agent,name=agent.0") < 0)
+      add(c, err, "virtio-serial-device,max_ports=%d", AGENT_PORTS + 1) < 0)
+    return -1;
+  for (int k = 0; k < AGENT_PORTS; k++)
+    if (add(c, err, "-chardev") < 0 ||
+        add(c, err, "socket,path=%s/agent.%d.sock,server=on,wait=off,id=agent%d",
+            run, k, k) < 0 ||
+        add(c, err, "-device") < 0 ||
+        add(c, err, "virtserialport,chardev=agent%d,name=agent.%d", k, k) < 0)
     return -1;
   char shared[PATH_MAX];
   if (path_in(hv, ".shared", shared, sizeof shared, err) < 0 ||
@@ -434,14 +443,15 @@ static int resume_loaded(vc_hv_t *hv, vc_err_t *err) {
 }
 
 static int qemu_start(vc_hv_t *hv, vc_err_t *err) {
-  char sock[PATH_MAX], log[PATH_MAX], pidfile[PATH_MAX];
-  if (path_in(hv, "agent.sock", sock, sizeof sock, err) < 0 ||
+  char base[PATH_MAX], log[PATH_MAX], pidfile[PATH_MAX];
+  if (path_in(hv, "agent", base, sizeof base, err) < 0 ||
       path_in(hv, "qemu.log", log, sizeof log, err) < 0 ||
       path_in(hv, "qemu.pid", pidfile, sizeof pidfile, err) < 0)
     return -1;
-  if (strlen(sock) + 2 >= 108) /* sun_path; monitor.sock is longer by 2 */
-    return vc_fail(err, ENAMETOOLONG, "qemu: socket path %s is too long "
-                   "(use a shorter --root)", sock);
+  /* sun_path: agent.K.sock and monitor.sock are the longest names */
+  if (strlen(base) + 7 >= 108)
+    return vc_fail(err, ENAMETOOLONG, "qemu: socket path %s.%d.sock is too "
+                   "long (use a shorter --root)", base, AGENT_PORTS - 1);
   bool kvm = kvm_usable();
   cleanup_free struct cmdline *c = calloc(1, sizeof *c);
   if (c == NULL)
@@ -471,7 +481,8 @@ static int qemu_start(vc_hv_t *hv, vc_err_t *err) {
   }
   snprintf(hv->info.accel, sizeof hv->info.accel, "%s", kvm ? "kvm" : "tcg");
   snprintf(hv->info.share, sizeof hv->info.share, "9p");
-  snprintf(hv->info.agent, sizeof hv->info.agent, "unix:%.500s", sock);
+  snprintf(hv->info.agent, sizeof hv->info.agent, "serial:%d:%.500s",
+           AGENT_PORTS, base);
   return 0;
 }
 
@@ -552,11 +563,19 @@ static int qemu_stop(vc_hv_t *hv, double timeout_s, vc_err_t *err) {
     while (waitpid(hv->info.pid, NULL, 0) < 0 && errno == EINTR)
       ;
   static const char *const files[] = {"ctrl.sock", "monitor.sock",
-                                      "agent.sock", "qemu.pid", NULL};
-  for (size_t i = 0; files[i] != NULL; i++) {
-    char p[PATH_MAX];
-    vc_err_t ignored;
+                                      "qemu.pid", NULL};
+  char p[PATH_MAX];
+  vc_err_t ignored;
+  for (size_t i = 0; files[i] != NULL; i++)
     if (path_in(hv, files[i], p, sizeof p, &ignored) == 0)
+      unlink(p);
+  for (int k = 0; k < AGENT_PORTS; k++) {
+    char name[32];
+    snprintf(name, sizeof name, "agent.%d.sock", k);
+    if (path_in(hv, name, p, sizeof p, &ignored) == 0)
+      unlink(p);
+    snprintf(name, sizeof name, "agent.%d.lock", k);
+    if (path_in(hv, name, p, sizeof p, &ignored) == 0)
       unlink(p);
   }
   return 0;
