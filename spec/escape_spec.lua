@@ -133,12 +133,17 @@ for _, backend in ipairs(BACKENDS) do
       assert.matches("seccomp: filter\nno_new_privileges: true\n", cli.stdout, 1, true)
     end)
 
-    it("keeps the pod's agent socket root's only", function()
+    it("keeps the pod's agent sockets (and their locks) root's only", function()
       assert(run("modes"))
-      local r = support.sh("stat -c %a " .. q(root .. "/run/pods/modes/agent.sock"))
-      assert.equal(0, r.code, r.stderr)
-      local mode = tonumber(r.stdout:match("%d+"), 8)
-      assert.equal(0, mode & tonumber("077", 8), r.stdout)
+      -- (namespace: agent.sock; qemu: agent.K.sock and agent.K.lock)
+      local r = support.sh("cd " .. q(root .. "/run/pods/modes") ..
+                           " && stat -c '%n %a' agent.sock agent.*.sock agent.*.lock 2>/dev/null")
+      local seen = 0
+      for name, mode in r.stdout:gmatch("(%S+) (%d+)") do
+        seen = seen + 1
+        assert.equal(0, tonumber(mode, 8) & tonumber("077", 8), name .. " has mode " .. mode)
+      end
+      assert.is_true(seen >= 1, r.stdout .. r.stderr)
     end)
 
     it("still runs busybox: ls, sh, a web server and wget on loopback, ping as root", function()
