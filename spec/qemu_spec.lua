@@ -133,8 +133,8 @@ describe_vm("qemu backend", function()
     assert.equal("000000000800001f", status:match("\nCapBnd:%s*(%x+)"))
     -- sockets, console and log: nobody but root reads them
     local run_dir = root .. "/run/pods/conf"
-    local r = support.sh("cd " .. run_dir .. " && stat -c '%n %a' agent.0.sock agent.7.sock ctrl.sock" ..
-                         " monitor.sock console.log qemu.log")
+    local r = support.sh("cd " .. run_dir .. " && stat -c '%n %a' agent.0.sock agent.7.sock" ..
+                         " ctrl.sock monitor.sock console.log qemu.log")
     assert.equal(0, r.code, r.stderr)
     for name, mode in r.stdout:gmatch("(%S+) (%d+)") do
       assert.is_true(tonumber(mode, 8) & tonumber("077", 8) == 0, name .. " has mode " .. mode)
@@ -145,7 +145,8 @@ describe_vm("qemu backend", function()
   it("serves eight agent clients at once, and a ninth once one leaves", function()
     run("ports", { ctr("c", { "/bin/sleep", "600" }) })
     local agentlib = require "vc.core.agent"
-    local address = cjson.decode(support.read_file(root .. "/run/pods/ports/agent.json")).address
+    local record = support.read_file(root .. "/run/pods/ports/agent.json")
+    local address = cjson.decode(record).address
     assert.matches("^serial:8:", address)
     local held = {}
     for i = 1, 7 do
