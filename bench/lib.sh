@@ -148,6 +148,10 @@ need_vm_tools() {
 # archives) holding the reference init, chosen with rdinit=:
 #   /bench-init       runs /bin/true (the pod's command), powers off
 #   /bench-init-idle  runs /bin/true, says "bench-ready", stays up idle
+#   /bench-init-echo  loads the guest's modules, opens the virtio-serial
+#                     port named bench.0, says "bench-ready", and runs
+#                     `cat` from that port back to it for each client
+#                     (vm_stdin)
 GUEST=${GUEST:-$REPO/build/guest}
 
 # ref_initrd OUT: vc's initrd with the reference inits appended.
@@ -157,8 +161,26 @@ ref_initrd() {
   printf '#!/bin/sh\n/bin/true\nexec poweroff -f\n' >"$dir/bench-init"
   printf '#!/bin/sh\n/bin/true\necho bench-ready >/dev/console\nexec sleep 2147483647\n' \
     >"$dir/bench-init-idle"
-  chmod 0755 "$dir/bench-init" "$dir/bench-init-idle"
-  (cd "$dir" && printf 'bench-init\nbench-init-idle\n' | cpio -o -H newc -R 0:0 --quiet) >"$dir/ref.cpio"
+  cat >"$dir/bench-init-echo" <<'INIT'
+#!/bin/sh
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+while read -r m; do insmod "$m"; done </etc/modules
+for i in $(seq 100); do
+  for p in /sys/class/virtio-ports/*; do
+    [ "$(cat "$p/name" 2>/dev/null)" = bench.0 ] && [ -c "/dev/${p##*/}" ] && port=/dev/${p##*/}
+  done
+  [ -n "$port" ] && break
+  sleep 0.1
+done
+exec 3<>"$port"
+echo bench-ready >/dev/console
+# A port reads as at its end while no host client is connected: cat
+# returns then, and runs again for the next client.
+while :; do cat <&3 >&3; sleep 0.05; done
+INIT
+  chmod 0755 "$dir/bench-init" "$dir/bench-init-idle" "$dir/bench-init-echo"
+  (cd "$dir" && printf 'bench-init\nbench-init-idle\nbench-init-echo\n' |
+    cpio -o -H newc -R 0:0 --quiet) >"$dir/ref.cpio"
   cat "$GUEST/initrd" "$dir/ref.cpio" >"$out"
 }
 

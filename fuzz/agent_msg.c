@@ -27,6 +27,13 @@ static void request(const char *body, size_t len) {
     long long t;
     (void)vc_json_get_int(msg, "timeout_ms", &t);
     (void)vc_json_get_bool(msg, "stream", false);
+    /* The stream frames: stdin, close_stdin, resize, attach, logs. */
+    (void)vc_json_get_int(msg, "rows", &t);
+    (void)vc_json_get_int(msg, "cols", &t);
+    (void)vc_json_get_bool(msg, "stdin", false);
+    (void)vc_json_get_bool(msg, "terminal", false);
+    (void)vc_json_get_bool(msg, "follow", false);
+    (void)vc_json_get_string(msg, "container_id");
     const vc_json_t *data = vc_json_get(msg, "data");
     if (data != NULL && data->type == VC_JSON_STRING) {
       char *bytes = NULL;

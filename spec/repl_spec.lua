@@ -285,6 +285,30 @@ describe("vc repl", function()
       assert(p:delete())
       assert.equal("", traces(root))
     end)
+
+    it("gives the terminal to c:shell() and takes it back after", function()
+      local rootfs = root .. "/rootfs"
+      assert(os.execute("cp -a " .. q(ROOTFS) .. " " .. q(rootfs)))
+      assert(vc.pod.run {
+        id = "ns", hypervisor = "namespace",
+        containers = { { id = "app", rootfs = rootfs, argv = { "/bin/sleep", "600" },
+                         stop_timeout = 1 } },
+      })
+      session(steps(
+        { line('c = pod("ns"):container "app"') },
+        { { send = "c:shell()\r" }, { expect = "# $" }, { mode = "raw" },
+          { send = "tty; echo $((6*7))\r" }, { expect = "/dev/pts/\\d+\n42" },
+          { send = "sh -c 'echo started; exec sleep 100'\r" }, { expect = "\nstarted" },
+          { send = CTRL_C }, { expect = "\\^C\n/ # $" },
+          { send = "exit 5\r" }, { expect = "^5$" }, { expect = PROMPT } },
+        -- the REPL's line editor has the terminal again: history, arrows
+        { line("1+1", "^2$") },
+        { { send = UP .. "\r" }, { expect = "^2$" }, { expect = PROMPT } },
+        { line('c:state()', '^"running"$') },
+        { { send = CTRL_D }, { exit = 0 } }))
+      assert(vc.pod.fetch("ns"):delete { force = true })
+      assert.equal("", traces(root))
+    end)
   end)
 
   describe("without a terminal", function()
