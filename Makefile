@@ -185,7 +185,7 @@ install: build/vc build/vc-agent
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/vc
 	install -m 0755 build/vc $(DESTDIR)$(PREFIX)/bin/vc
 	install -m 0755 build/vc-agent $(DESTDIR)$(PREFIX)/bin/vc-agent
-	cp -R lua examples $(DESTDIR)$(PREFIX)/share/vc/
+	cp -R lua examples cni $(DESTDIR)$(PREFIX)/share/vc/
 	if [ -d policies ]; then cp -R policies $(DESTDIR)$(PREFIX)/share/vc/; fi
 	if [ -f build/guest/vmlinux ]; then \
 	  install -d $(DESTDIR)$(PREFIX)/share/vc/build/guest && \

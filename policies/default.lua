@@ -10,6 +10,8 @@
 --    that masters its sandbox, DANGEROUS) only in a pod annotated
 --    PRIVILEGED=true on the qemu backend, where the VM stays the boundary;
 --    on namespace such a container would be the host's root: refused;
+--  * network: a host port below 1024 (a privileged port: ssh, http...)
+--    is mapped only for a pod annotated PRIVILEGED_PORTS=true;
 --  * mutate: a pod that names no memory gets enough for its containers'
 --    limits (at least vc's 256 MiB).
 --
@@ -34,6 +36,20 @@ local DENIED = { "/etc", "/proc", "/sys", "/dev", "/boot", "/root", "/run/vc", "
 local DANGEROUS = { CAP_SYS_ADMIN = true, CAP_SYS_MODULE = true, CAP_SYS_PTRACE = true,
                     CAP_SYS_RAWIO = true, ALL = true }
 local PRIVILEGED = "vc.security.privileged"
+local PRIVILEGED_PORTS = "vc.network.privileged-ports"
+
+local function check_ports(config)
+  local net = config.network
+  if type(net) ~= "table" or not net.ports then return true end
+  for _, p in ipairs(net.ports) do
+    if p.host < 1024 and config.annotations[PRIVILEGED_PORTS] ~= "true" then
+      return false, string.format("network.ports: host port %d/%s is below 1024 (annotate the"
+                                  .. " pod %s=true to map it)", p.host, p.protocol,
+                                  PRIVILEGED_PORTS)
+    end
+  end
+  return true
+end
 
 -- What in a container's (checked) security widens it, or nil.
 local function widened(sec)
@@ -87,7 +103,8 @@ end
 return {
   name = "default",
   description = "caps on vCPUs and memory; volumes only from allowed host folders;"
-                .. " privileged containers only in annotated qemu pods",
+                .. " privileged containers only in annotated qemu pods; host ports below"
+                .. " 1024 only in annotated pods",
 
   mutate = function(config)
     if config.vm.memory_mib == nil then
@@ -123,6 +140,6 @@ return {
       local ok, why = check_volume(v, ctx.store)
       if not ok then return false, why end
     end
-    return true
+    return check_ports(config)
   end,
 }

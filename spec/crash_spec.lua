@@ -126,6 +126,25 @@ describe("crash consistency (VC_CRASH_SEED=" .. SEED .. ")", function()
     check_and_clean(root)
   end)
 
+  it("survives SIGKILLs of lifecycle commands on networked namespace pods", function()
+    local net = support.test_network(30)
+    local cfg = root .. "/pod.json"
+    support.write_file(cfg, cjson.encode {
+      hypervisor = "namespace", network = { cni = net.list, ports = { { host = 20030,
+                                                                        container = 80 } } },
+      containers = { { id = "c", rootfs = ROOTFS, argv = { "/bin/sleep", "600" },
+                       stop_timeout = 1 } } })
+    -- network setup and teardown take 100-300 ms: kills land in them
+    local ok, err = pcall(function()
+      local killed = crash_loop(root, cfg, { "a", "b" }, 40, 400)
+      assert.equal(40, killed)
+      check_and_clean(root)
+      assert.equal("", support.net_traces(net.name, net.bridge, net.prefix))
+    end)
+    support.drop_test_network(net)
+    assert(ok, err)
+  end)
+
   local it_vm = support.read_file(GUEST) and it
     or function(name) pending(name .. ": no guest image (make guest)") end
 

@@ -104,7 +104,64 @@ function M.traces(root)
       out[#out + 1] = "cgroup: " .. name
     end
   end
+  -- network namespaces of pods of this root (vc.network names them)
+  local tag = ("%08x"):format(fnv1a(root .. "/run"))
+  p = assert(io.popen("ls /run/netns 2>/dev/null"))
+  local netns = p:read("a")
+  p:close()
+  for name in netns:gmatch("%S+") do
+    if name:match("^vc%-.+%-" .. tag .. "$") then out[#out + 1] = "netns: " .. name end
+  end
   return table.concat(out, "\n")
+end
+
+-- What pods on a test network can leave on the host: links on its bridge
+-- (veths), IPAM leases of its name, iptables rules naming its subnet
+-- (prefix, "10.214.9."). "" when none.
+function M.net_traces(name, bridge, prefix)
+  local out = {}
+  local function lines(cmd)
+    local p = assert(io.popen(cmd .. " 2>/dev/null"))
+    local text = p:read("a")
+    p:close()
+    return text:gmatch("[^\n]+")
+  end
+  for l in lines("ip -o link show master " .. M.quote(bridge)) do
+    out[#out + 1] = "link: " .. l
+  end
+  for l in lines("ls /var/lib/cni/networks/" .. M.quote(name)) do
+    if not l:match("^last_reserved_ip") and l ~= "lock" then out[#out + 1] = "lease: " .. l end
+  end
+  for l in lines("iptables-save") do
+    if l:find(prefix, 1, true) then out[#out + 1] = "iptables: " .. l end
+  end
+  return table.concat(out, "\n")
+end
+
+-- A conflist of a test network of its own: bridge + host-local on
+-- 10.214.N.0/24 + portmap + loopback ({ list, name, bridge, prefix }).
+function M.test_network(n)
+  local name, bridge, prefix = "vctest" .. n, "vct" .. n, "10.214." .. n .. "."
+  return {
+    list = {
+      cniVersion = "1.0.0", name = name,
+      plugins = {
+        { type = "bridge", bridge = bridge, isGateway = true, hairpinMode = true,
+          ipam = { type = "host-local",
+                   ranges = { { { subnet = prefix .. "0/24", gateway = prefix .. "1" } } },
+                   routes = { { dst = "0.0.0.0/0" } } } },
+        { type = "portmap", capabilities = { portMappings = true } },
+        { type = "loopback" },
+      },
+    },
+    name = name, bridge = bridge, prefix = prefix,
+  }
+end
+
+-- Remove a test network's bridge and lease folder (the plugins keep both).
+function M.drop_test_network(net)
+  os.execute("ip link delete " .. M.quote(net.bridge) .. " >/dev/null 2>&1")
+  os.execute("rm -rf " .. M.quote("/var/lib/cni/networks/" .. net.name))
 end
 
 -- Every file below dir with its content, for "store unchanged" checks.

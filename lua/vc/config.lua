@@ -10,6 +10,7 @@
 -- caller's job: pod id, hypervisor, vm.cpus/memory_mib/kernel/..., and
 -- container user (nil means root) and restart (nil means "no").
 local cjson = require("cjson")
+local cni = require("vc.cni")
 local storage = require("vc.core.storage")
 local security = require("vc.security")
 
@@ -335,6 +336,80 @@ local hook = record {
 }
 local hooks = list_of(hook, "a list of hooks")
 
+-- network = "none" (no network: the default) or a table. `cni` names a
+-- network (vc.cni finds its conflist) or is a conflist; `netns` is a
+-- namespace someone else made (an engine's), joined as it is.
+local ip4 = str_if(function(s)
+  local a, b, c, d = s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+  return a and tonumber(a) < 256 and tonumber(b) < 256 and tonumber(c) < 256
+         and tonumber(d) < 256 or false
+end, "an IPv4 address")
+local ip_address = str_if(function(s)
+  return s:match("^%d+%.%d+%.%d+%.%d+$") ~= nil or s:match("^[%x:]+$") ~= nil and
+         s:find(":", 1, true) ~= nil
+end, "an IP address")
+local hostname = str_if(function(s)
+  return #s <= 63 and s:match("^[A-Za-z0-9][A-Za-z0-9.-]*$") ~= nil and
+         s:match("[A-Za-z0-9]$") ~= nil
+end, "a hostname (letters, digits, '-' and '.', at most 63)")
+local net_name = name_checker("[A-Za-z0-9][A-Za-z0-9_.-]*", 64, "network name")
+local port = integer(1, 65535)
+local protocol = str_if(function(s) return s == "tcp" or s == "udp" or s == "sctp" end,
+                        '"tcp", "udp" or "sctp"')
+local port_list = list_of(record {
+  { "host", port, required = true },
+  { "container", port, required = true },
+  { "protocol", protocol, default = "tcp" },
+  { "host_ip", ip4 },
+}, "a list of { host =, container = } ports")
+local function ports(v, path)
+  local out, err = port_list(v, path)
+  if not out then return nil, err end
+  local seen = {}
+  for i, p in ipairs(out) do
+    local key = p.host .. "/" .. p.protocol
+    if seen[key] then return fail(sub(path, i), "host port %s given twice", key) end
+    seen[key] = true
+  end
+  return out
+end
+local domain = str_if(function(s) return #s <= 253 and s:match("^[A-Za-z0-9.-]+$") ~= nil end,
+                      "a domain name")
+local network_table = record {
+  { "cni", function(v, path)
+      if type(v) == "table" then
+        local list, err = cni.check(v, path)
+        if not list then return nil, err end
+        return clone(list)
+      end
+      return net_name(v, path)
+    end },
+  { "netns", abspath },
+  { "ports", ports },
+  { "dns", record {
+      { "servers", list_of(ip_address, "a list of IP addresses") },
+      { "search", list_of(domain, "a list of domain names") },
+      { "options", list_of(str_if(matches("^[%w:._-]+$"), "a resolver option"),
+                           "a list of resolver options") },
+    } },
+  { "hostname", hostname },
+}
+local function network(v, path)
+  if v == "none" then return "none" end
+  if type(v) ~= "table" then
+    return fail(path, 'expected "none" or a table { cni = NETWORK, ... }, got %s', shown(v))
+  end
+  local out, err = network_table(v, path)
+  if not out then return nil, err end
+  if (out.cni == nil) == (out.netns == nil) then
+    return fail(path, "expected one of cni (a network) and netns (a namespace to join)")
+  end
+  if out.netns and out.ports then
+    return fail(sub(path, "ports"), "ports need a network vc makes (cni), not a netns")
+  end
+  return out
+end
+
 local pod = record {
   { "id", id },
   { "hypervisor", hypervisor },
@@ -358,6 +433,7 @@ local pod = record {
       { "poststart", hooks, default = {} },
       { "poststop", hooks, default = {} },
     }, default = { prestart = {}, poststart = {}, poststop = {} } },
+  { "network", network },
   { "annotations", annotations, default = {} },
 }
 

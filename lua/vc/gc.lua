@@ -7,13 +7,17 @@
 --     stopped, their containers too, and their stale sockets removed;
 --   * backend processes (QEMU, a host agent) that no record names, and
 --     mounts left under a pod's run folder, are killed and unmounted;
---   * containers never fully added to their pod are removed.
+--   * containers never fully added to their pod are removed;
+--   * a pod's network goes with the pod (CNI DEL with its recorded
+--     result, then its namespace); a namespace of this store that no pod
+--     accounts for is removed.
 --
 -- A pod locked by another process is being worked on and is skipped. A
 -- healthy pod is never touched: every action needs evidence (a missing
 -- record, a dead VM, a process or mount no record accounts for).
 local failure = require "vc.failure"
 local leftovers = require "vc.leftovers"
+local network = require "vc.network"
 local podlib = require "vc.pod"
 local runtime = require "vc.runtime"
 local sandbox = require "vc.sandbox"
@@ -168,6 +172,15 @@ function M.run(opts)
         local _, errs = leftovers.kill(st, id, nil, list)
         for _, e in ipairs(errs) do errors[#errors + 1] = e end
       end
+    end
+  end
+  -- Network namespaces of this store that no pod accounts for.
+  for _, o in ipairs(network.orphans(st)) do
+    report[#report + 1] = { pod = o.pod, action = "removed network namespace " .. o.path
+                            .. ": its pod is gone" }
+    if not dry then
+      local ok, err = network.remove_orphan(o)
+      if not ok then errors[#errors + 1] = err end
     end
   end
   table.sort(report, function(a, b) return a.pod < b.pod end)

@@ -12,6 +12,7 @@ local hooks = require "vc.hooks"
 local host = require "vc.core.host"
 local leftovers = require "vc.leftovers"
 local log = require "vc.log"
+local network = require "vc.network"
 local policy = require "vc.policy"
 local process = require "vc.core.process"
 local runtime = require "vc.runtime"
@@ -202,6 +203,7 @@ local function boot(st, cfg, undo, fresh)
   local hv, agent = start_vm(st, cfg, undo)
   local spec = sandbox.vm_spec(st, cfg)
   spec.share = hv:info().share
+  spec.network = network.agent_payload(st, cfg)
   failure.check(agent:create_pod(spec))
   for _, cid in ipairs(st:containers(cfg.id)) do
     local ccfg = internal.container_config(st, cfg.id, cid)
@@ -273,6 +275,7 @@ local function create(cfg)
     for _, ccfg in ipairs(cfg.containers) do
       failure.check(st:create_container(cfg.id, ccfg.id))
     end
+    network.setup(st, podcfg, undo, podcfg.hypervisor == "qemu")
     local hv = sandbox.hypervisor(st, podcfg)
     failure.check(hv:create())
     undo.push(function() hv:destroy() end)
@@ -529,6 +532,8 @@ function internal.delete_locked(st, id, force)
   if #kerrs + #uerrs > 0 then
     failure.raise("pod %s: %s", id, kerrs[1] or uerrs[1])
   end
+  -- Once nothing runs in it: the network (CNI DEL, its namespace).
+  network.teardown(st, id, force)
   failure.check(st:delete_pod(id))
   log.info("pod deleted", { pod = id })
 end
@@ -598,6 +603,7 @@ local function status_of(st, id, live, snap)
     accel = info and info.accel or nil,
     pid = info and info.pid or nil,
     created = rec and rec.created,
+    network = cfg and network.status(st, cfg) or nil,
     containers = {},
   }
   local agent <close> = live and s.state == "running"

@@ -5,6 +5,7 @@ local agent = require "vc.core.agent"
 local build = require "vc.core.build"
 local failure = require "vc.failure"
 local hypervisor = require "vc.core.hypervisor"
+local network = require "vc.network"
 local security = require "vc.security"
 local store = require "vc.store"
 
@@ -36,6 +37,8 @@ function M.vm_spec(st, cfg)
     initrd = cfg.vm.initrd or guest_file("initrd"),
     kernel_params = cfg.vm.kernel_params,
     volumes = cfg.volumes,
+    netns = network.netns_path(st, cfg),
+    taps = cfg.hypervisor == "qemu" and network.taps(st, cfg) or nil,
     annotations = cfg.annotations,
   }
 end

@@ -66,6 +66,8 @@ function M.key(spec)
   for _, v in ipairs(spec.volumes or {}) do
     parts[#parts + 1] = "volume " .. (v.read_only and "ro" or "rw")
   end
+  -- (virtio-net devices: one per tap, after the shares)
+  if spec.taps and #spec.taps > 0 then parts[#parts + 1] = "nics=" .. #spec.taps end
   return hash(table.concat(parts, "\n"))
 end
 
@@ -82,6 +84,12 @@ local function make(cfg, spec, dir, path)
   tspec.volumes = {}
   for i, v in ipairs(spec.volumes or {}) do
     tspec.volumes[i] = { tag = v.tag, host_path = dir .. "/empty", read_only = v.read_only }
+  end
+  -- the pod's NICs without their taps, outside any network namespace
+  tspec.netns, tspec.taps = nil, nil
+  if spec.taps then
+    tspec.taps = {}
+    for i = 1, #spec.taps do tspec.taps[i] = "" end
   end
   local hv = failure.check(hypervisor.open("qemu", tspec, nil))
   local ok, err = pcall(function()

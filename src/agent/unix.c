@@ -367,6 +367,18 @@ static int unix_create_pod(vc_agent_t *a, const vc_vm_spec_t *pod,
     vc_jw_end(&w, '}');
   }
   vc_jw_end(&w, ']');
+  if (pod->network != NULL) {
+    /* Lua encoded it; an object that does not parse is not sent. */
+    vc_json_t *net = NULL;
+    if (vc_json_parse(pod->network, pod->network_len, &net, err) < 0)
+      return vc_error_prefix(err, "create_pod: network");
+    bool object = net->type == VC_JSON_OBJECT;
+    vc_json_free(net);
+    if (!object)
+      return vc_fail(err, EINVAL, "create_pod: network: not an object");
+    vc_jw_key(&w, "network");
+    vc_jw_raw(&w, pod->network, pod->network_len);
+  }
   return call(a, &w, id, REPLY_MS, NULL, err);
 }
 

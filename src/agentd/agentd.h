@@ -210,6 +210,8 @@ struct agent {
   volume_t *volumes;
   bool share_mounted;        /* the pod's 9p share, at SHARE_DIR */
   char *pod_id;
+  char *hostname;            /* the pod's, from its network; NULL: none */
+  bool net_file[3];          /* STATE_DIR/etc/net_files[i] written (net.c) */
   bool quit;                 /* leave the loop, tear down, exit */
   bool changed;              /* processes were freed: re-poll */
 };
@@ -267,8 +269,21 @@ typedef struct mount_spec {
   const char *source;   /* the volume's folder, filled by the agent */
 } mount_spec_t;
 
+/* net.c: the files every container of a networked pod binds in /etc. */
+#define NET_FILES 3
+extern const char *const net_files[NET_FILES];
+/* create_pod's "network": the hostname, the files, a VM's interfaces. */
+int net_setup(agent_t *a, const vc_json_t *net, vc_err_t *err);
+/* A VM's interfaces and routes (NULL, NULL: none, as on the host). */
+int net_guest(agent_t *a, const vc_json_t *ifaces, const vc_json_t *routes,
+              vc_err_t *err);
+void net_teardown(agent_t *a);
+
 typedef struct ctr_spec {
   const char *id, *rootfs;
+  const char *hostname;       /* the pod's, or NULL: the container's ID */
+  const char *state_dir;      /* the agent's: the net files in its etc/ */
+  bool net_file[NET_FILES];
   proc_spec_t proc;
   mount_spec_t *mounts;
   size_t n_mounts;
@@ -336,7 +351,7 @@ void cgroup_remove_parent(agent_t *a);
  * only). */
 int pod_guest_setup(agent_t *a, const vc_json_t *msg, vc_err_t *err);
 int pod_create(agent_t *a, const char *pod_id, const vc_json_t *volumes,
-               vc_err_t *err);
+               const vc_json_t *network, vc_err_t *err);
 volume_t *pod_volume(agent_t *a, const char *tag);
 /* Kill and remove every container, unmount volumes, remove cgroups. */
 void pod_destroy(agent_t *a);

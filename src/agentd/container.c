@@ -285,6 +285,27 @@ static int stdio(const child_io_t *io, vc_err_t *err) {
   return 0;
 }
 
+/* The pod's network files over /etc/NAME, inside the rootfs (after
+ * pivot_root, so a symlink there resolves in the container's view); a file
+ * missing in the image is made, as runc makes a mount point. */
+static int net_mounts(const int net_fd[NET_FILES], vc_err_t *err) {
+  for (size_t i = 0; i < NET_FILES; i++) {
+    if (net_fd[i] < 0)
+      continue;
+    char path[64];
+    snprintf(path, sizeof path, "/etc/%s", net_files[i]);
+    if (mkdir_p("/etc", 0755, err) < 0)
+      return -1;
+    int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0)
+      return vc_error(err, errno, "network file %s", path);
+    close(fd);
+    if (move_mount(net_fd[i], "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+      return vc_error(err, errno, "mount %s", path);
+  }
+  return 0;
+}
+
 /* The init of a container, from its PID 1 until execve. */
 static int ctr_setup(const ctr_spec_t *s, const child_io_t *io, char ***env,
                      char *prog, size_t prog_size, vc_err_t *err) {
@@ -316,6 +337,18 @@ static int ctr_setup(const ctr_spec_t *s, const child_io_t *io, char ***env,
       return vc_error(err, errno, "volume %s", s->mounts[i].volume);
   }
 
+  int net_fd[NET_FILES];
+  for (size_t i = 0; i < NET_FILES; i++) {
+    net_fd[i] = -1;
+    if (!s->net_file[i])
+      continue;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/etc/%s", s->state_dir, net_files[i]);
+    net_fd[i] = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (net_fd[i] < 0)
+      return vc_error(err, errno, "network file %s", path);
+  }
+
   if (chdir(s->rootfs) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
       umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
     return vc_error(err, errno, "pivot_root to %s", s->rootfs);
@@ -342,10 +375,13 @@ static int ctr_setup(const ctr_spec_t *s, const child_io_t *io, char ***env,
          mount(NULL, m->path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0))
       return vc_error(err, errno, "mount %s", m->path);
   }
+  if (net_mounts(net_fd, err) < 0)
+    return -1;
   /* After every mount, so that none can cover a masked path. */
   if (security_mounts(&s->sec, err) < 0)
     return -1;
-  if (sethostname(s->id, strlen(s->id)) < 0)
+  const char *host = s->hostname != NULL ? s->hostname : s->id;
+  if (sethostname(host, strlen(host)) < 0)
     return vc_error(err, errno, "sethostname");
   return become(&s->proc, &s->sec, env, prog, prog_size, err);
 }

@@ -160,7 +160,8 @@ static int op_create_pod(agent_t *a, conn_t *c, const req_t *r,
   if (a->pod_id == NULL && pod_guest_setup(a, r->msg, err) < 0)
     return -1;
   return pod_create(a, vc_json_get_string(r->msg, "pod_id"),
-                    vc_json_get(r->msg, "volumes"), err);
+                    vc_json_get(r->msg, "volumes"),
+                    vc_json_get(r->msg, "network"), err);
 }
 
 static int op_destroy_pod(agent_t *a, conn_t *c, const req_t *r,
@@ -224,7 +225,10 @@ static int op_create_container(agent_t *a, conn_t *c, const req_t *r,
   const vc_json_t *v = vc_json_get(r->msg, "container");
   if (v == NULL || v->type != VC_JSON_OBJECT)
     return bad(err, "no object \"container\"");
-  ctr_spec_t s = {.id = vc_json_get_string(v, "id")};
+  ctr_spec_t s = {.id = vc_json_get_string(v, "id"),
+                  .hostname = a->hostname,
+                  .state_dir = a->state_dir};
+  memcpy(s.net_file, a->net_file, sizeof s.net_file);
   if (!valid_id(s.id))
     return vc_fail(err, EINVAL, "container \"%s\": bad id",
                    s.id ? s.id : "");

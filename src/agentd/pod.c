@@ -191,16 +191,19 @@ static int loopback_up(vc_err_t *err) {
 }
 
 int pod_create(agent_t *a, const char *pod_id, const vc_json_t *volumes,
-               vc_err_t *err) {
+               const vc_json_t *network, vc_err_t *err) {
   if (a->pod_id != NULL)
     return vc_fail(err, EEXIST, "pod %s: already created", a->pod_id);
   if (loopback_up(err) < 0)
     return -1;
   if (volumes != NULL && volumes->type != VC_JSON_ARRAY)
     return vc_fail(err, EINVAL, "\"volumes\" must be a list");
+  if (net_setup(a, network, err) < 0)
+    return -1;
   for (size_t i = 0; volumes != NULL && i < volumes->n; i++)
     if (volume_mount(a, volumes->items[i], err) < 0) {
       /* All or nothing. */
+      net_teardown(a);
       while (a->volumes != NULL) {
         volume_t *v = a->volumes;
         a->volumes = v->next;
@@ -230,6 +233,7 @@ void pod_destroy(agent_t *a) {
   if (a->share_mounted && umount2(SHARE_DIR, MNT_DETACH) < 0)
     agent_log(a, "share: umount %s: %s", SHARE_DIR, strerror(errno));
   a->share_mounted = false;
+  net_teardown(a);
   cgroup_remove_parent(a);
   free(a->pod_id);
   a->pod_id = NULL;

@@ -308,6 +308,17 @@ void vc_lua_vm_spec(lua_State *L, int idx, vc_vm_spec_t *vm) {
   vm->initrd = dupfield(L, t, "initrd");
   vm->kernel_params = dupfield(L, t, "kernel_params");
   vm->share = dupfield(L, t, "share");
+  vm->netns = dupfield(L, t, "netns");
+  if (vm->netns != NULL && vm->netns[0] != '/')
+    luaL_error(L, "vm spec: netns must be an absolute path");
+  if (lua_getfield(L, t, "taps") != LUA_TNIL)
+    vm->taps = dupstrv(L, t, "taps");
+  lua_pop(L, 1);
+  for (size_t i = 0; vm->taps != NULL && vm->taps[i] != NULL; i++)
+    if (strlen(vm->taps[i]) >= 16 || strpbrk(vm->taps[i], ",=/ ") != NULL)
+      luaL_error(L, "vm spec: taps[%d]: not an interface name", (int)i + 1);
+  vm->network = dupfield(L, t, "network");
+  vm->network_len = vm->network != NULL ? strlen(vm->network) : 0;
   vm->incoming = dupfield(L, t, "incoming");
   lua_getfield(L, t, "foreground");
   vm->foreground = lua_toboolean(L, -1);

@@ -77,6 +77,9 @@ void vc_vm_spec_free(vc_vm_spec_t *vm) {
   free(vm->initrd);
   free(vm->kernel_params);
   free(vm->share);
+  free(vm->netns);
+  vc_strv_free(vm->taps);
+  free(vm->network);
   free(vm->incoming);
   for (size_t i = 0; i < vm->n_volumes; i++) {
     free(vm->volumes[i].tag);

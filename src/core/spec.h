@@ -110,6 +110,11 @@ typedef struct vc_vm_spec {
   size_t n_volumes;
   struct vc_kv *annotations;
   size_t n_annotations;
+  char *netns;          /* the pod's network namespace (a path), or NULL */
+  char **taps;          /* qemu: a NIC per entry, on that tap device in netns
+                           ("": none, a template's); NULL-terminated or NULL */
+  char *network;        /* create_pod's "network", as JSON, or NULL */
+  size_t network_len;
   char *incoming;       /* qemu: start from this saved VM state (a template) */
   bool foreground;      /* qemu: a child of this process, killed with it */
 } vc_vm_spec_t;

@@ -240,8 +240,16 @@ static void launcher(vc_hv_t *hv, pid_t parent, int pid_pipe, int report,
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
     _exit(127);
   setsid();
+  /* A networked pod's sandbox joins the pod's network namespace (made by
+   * vc with CNI, or by an engine); else it gets an empty one. */
+  if (hv->spec.netns != NULL) {
+    int ns = open(hv->spec.netns, O_RDONLY | O_CLOEXEC);
+    if (ns < 0 || setns(ns, CLONE_NEWNET) < 0)
+      child_fail(report, "join the pod's network namespace");
+    close(ns);
+  }
   if (unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
-              CLONE_NEWNET) < 0)
+              (hv->spec.netns != NULL ? 0 : CLONE_NEWNET)) < 0)
     child_fail(report, "unshare");
   pid_t pid = fork();
   if (pid == 0) {

@@ -21,6 +21,7 @@
 #include <linux/capability.h>
 #include <stdint.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -228,6 +229,24 @@ static int build_cmdline(vc_hv_t *hv, struct cmdline *c, bool kvm,
     if (add_share(c, (int)i + 1, v->host_path, tag, v->read_only, err) < 0)
       return -1;
   }
+  /* A NIC per tap device in the pod's network namespace, which QEMU runs
+   * in (exec_qemu); the tap is its host's side, mirrored to the CNI's
+   * interface (lua/vc/network.lua).  A template's NIC has no tap. */
+  for (size_t i = 0; hv->spec.taps != NULL && hv->spec.taps[i] != NULL; i++) {
+    const char *tap = hv->spec.taps[i];
+    if (tap[0] == '\0') {
+      if (add(c, err, "-device") < 0 ||
+          add(c, err, "virtio-net-device,id=nic%zu", i) < 0)
+        return -1;
+      continue;
+    }
+    if (add(c, err, "-netdev") < 0 ||
+        add(c, err, "tap,id=net%zu,ifname=%s,script=no,downscript=no,vhost=off",
+            i, tap) < 0 ||
+        add(c, err, "-device") < 0 ||
+        add(c, err, "virtio-net-device,id=nic%zu,netdev=net%zu", i, i) < 0)
+      return -1;
+  }
   /* The saved state comes on an inherited descriptor (launch): QEMU's
    * sandbox forbids the "exec:" a path would need. */
   if (hv->spec.incoming != NULL &&
@@ -296,7 +315,7 @@ static int keep_qemu_caps(void) {
 
 /* The child that becomes QEMU: stdio on /dev/null and the log, the saved
  * state (if any) on INCOMING_FD, files and sockets private to root. */
-static void exec_qemu(char **argv, int logfd, int incoming) {
+static void exec_qemu(char **argv, int logfd, int incoming, const char *netns) {
   /* vc repl blocks SIGINT (sys/wait.h): the VM starts with none blocked. */
   sigset_t none;
   sigemptyset(&none);
@@ -310,6 +329,17 @@ static void exec_qemu(char **argv, int logfd, int incoming) {
       (incoming == INCOMING_FD ? fcntl(incoming, F_SETFD, 0)
                                : dup2(incoming, INCOMING_FD)) < 0)
     _exit(127);
+  /* A networked pod's QEMU runs in the pod's network namespace, where
+   * its taps are (it needs no other network). */
+  if (netns != NULL) {
+    int ns = open(netns, O_RDONLY | O_CLOEXEC);
+    if (ns < 0 || setns(ns, CLONE_NEWNET) < 0) {
+      dprintf(2, "qemu: join the network namespace %s: %s\n", netns,
+              strerror(errno));
+      _exit(127);
+    }
+    close(ns);
+  }
   if (keep_qemu_caps() < 0) {
     dprintf(2, "qemu: dropping capabilities: %s\n", strerror(errno));
     _exit(127);
@@ -342,10 +372,10 @@ static int launch(vc_hv_t *hv, char **argv, int logfd, int incoming,
       _exit(127);
     setsid();
     if (hv->spec.foreground)
-      exec_qemu(argv, logfd, incoming);
+      exec_qemu(argv, logfd, incoming, hv->spec.netns);
     pid_t q = fork();
     if (q == 0)
-      exec_qemu(argv, logfd, incoming);
+      exec_qemu(argv, logfd, incoming, hv->spec.netns);
     _exit(q > 0 && write(wr, &q, sizeof q) == (ssize_t)sizeof q ? 0 : 127);
   }
   close(wr);

@@ -528,6 +528,11 @@ void vc_jw_null(vc_jw_t *w) {
   put(w, "null", 4);
 }
 
+void vc_jw_raw(vc_jw_t *w, const char *json, size_t n) {
+  before_value(w);
+  put(w, json, n);
+}
+
 void vc_jw_base64(vc_jw_t *w, const void *data, size_t n) {
   static const char tab[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -72,6 +72,8 @@ void vc_jw_stringn(vc_jw_t *w, const char *s, size_t n);
 void vc_jw_int(vc_jw_t *w, long long v);
 void vc_jw_bool(vc_jw_t *w, bool b);
 void vc_jw_null(vc_jw_t *w);
+/* A value already in JSON (the caller has checked that it parses). */
+void vc_jw_raw(vc_jw_t *w, const char *json, size_t n);
 void vc_jw_base64(vc_jw_t *w, const void *data, size_t n);  /* a string */
 /* The finished text (NUL-terminated, owned by w) and its length. */
 int vc_jw_finish(vc_jw_t *w, const char **text, size_t *len, vc_err_t *err);

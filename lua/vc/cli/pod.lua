@@ -15,6 +15,13 @@ local CREATE_OPTIONS = {
   { "--cpus", arg = "N", help = "vCPUs" },
   { "--memory", arg = "MIB", help = "guest memory in MiB" },
   { "--volume", arg = "TAG:HOSTPATH[:ro]", many = true, help = "share a host folder" },
+  { "--network", arg = "NAME",
+    help = "join a CNI network (vc: vc's bridge) or none (the default)" },
+  { "--publish", arg = "[IP:]HOSTPORT:PORT[/PROTO]", many = true,
+    help = "map a host port to the pod's port (needs --network)" },
+  { "--dns", arg = "IP", many = true, help = "a name server for /etc/resolv.conf" },
+  { "--dns-search", arg = "DOMAIN", many = true, help = "a search domain for /etc/resolv.conf" },
+  { "--hostname", arg = "NAME", help = "the pod's hostname (default: its ID)" },
   { "--config", arg = "FILE",
     help = "a pod config, .lua or .json; options override it" },
 }
@@ -65,6 +72,47 @@ local function number(s)
   return math.tointeger(tonumber(s)) or s
 end
 
+local function parse_publish(s)
+  local rest, proto = s:match("^(.-)/(%a+)$")
+  rest = rest or s
+  local ip, host, ctr = rest:match("^(%d+%.%d+%.%d+%.%d+):(%d+):(%d+)$")
+  if not ip then host, ctr = rest:match("^(%d+):(%d+)$") end
+  if not host then
+    args.usage_error("--publish %q: expected [IP:]HOSTPORT:PORT[/tcp|udp]", s)
+  end
+  return { host = number(host), container = number(ctr), protocol = proto, host_ip = ip }
+end
+
+-- The network options over the config's network.
+local function network_options(cfg, o)
+  if not (o.network or #o.publish > 0 or #o.dns > 0 or #o.dns_search > 0 or o.hostname) then
+    return
+  end
+  if o.network == "none" then
+    if #o.publish > 0 or #o.dns > 0 or #o.dns_search > 0 or o.hostname then
+      args.usage_error("--network none: --publish, --dns and --hostname need a network")
+    end
+    cfg.network = "none"
+    return
+  end
+  local net = type(cfg.network) == "table" and cfg.network or {}
+  if o.network then net.cni, net.netns = o.network, nil end
+  if not net.cni and not net.netns then
+    args.usage_error("--publish, --dns and --hostname need --network NAME")
+  end
+  if #o.publish > 0 then
+    net.ports = type(net.ports) == "table" and net.ports or {}
+    for _, p in ipairs(o.publish) do table.insert(net.ports, parse_publish(p)) end
+  end
+  if #o.dns > 0 or #o.dns_search > 0 then
+    net.dns = type(net.dns) == "table" and net.dns or {}
+    if #o.dns > 0 then net.dns.servers = o.dns end
+    if #o.dns_search > 0 then net.dns.search = o.dns_search end
+  end
+  if o.hostname then net.hostname = o.hostname end
+  cfg.network = net
+end
+
 -- The config from --config with the options laid over it.
 local function build_config(o)
   local cfg = {}
@@ -82,6 +130,7 @@ local function build_config(o)
     cfg.volumes = type(cfg.volumes) == "table" and cfg.volumes or {}
     for _, v in ipairs(o.volume) do table.insert(cfg.volumes, parse_volume(v)) end
   end
+  network_options(cfg, o)
   return cfg
 end
 
@@ -96,6 +145,14 @@ local function print_status(s, o)
   end
   format.table(io.stdout, { "POD ID", "STATE", "HYPERVISOR", "ACCEL", "CONTAINERS", "CREATED" },
                { { s.id, s.state, s.hypervisor, s.accel or "-", #s.containers, s.created or "-" } })
+  local net = s.network
+  if net then
+    io.stdout:write("\n")
+    format.table(io.stdout, { "NETWORK", "ADDRESSES", "PORTS", "NETNS" },
+                 { { net.network or "-", #net.addresses > 0 and table.concat(net.addresses, ",")
+                     or "-", #net.ports > 0 and table.concat(net.ports, ",") or "-",
+                     net.netns or "-" } })
+  end
   if #s.containers > 0 then
     io.stdout:write("\n")
     local rows = {}
