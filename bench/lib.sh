@@ -152,6 +152,9 @@ need_vm_tools() {
 #                     port named bench.0, says "bench-ready", and runs
 #                     `cat` from that port back to it for each client
 #                     (vm_stdin)
+#   /bench-init-net   configures eth0 from bench.* kernel options, sends
+#                     bench.rounds streams of bench.bytes to the gateway's
+#                     bench.port, then pings it (bench/net)
 GUEST=${GUEST:-$REPO/build/guest}
 
 # ref_initrd OUT: vc's initrd with the reference inits appended.
@@ -178,8 +181,28 @@ echo bench-ready >/dev/console
 # returns then, and runs again for the next client.
 while :; do cat <&3 >&3; sleep 0.05; done
 INIT
-  chmod 0755 "$dir/bench-init" "$dir/bench-init-idle" "$dir/bench-init-echo"
-  (cd "$dir" && printf 'bench-init\nbench-init-idle\nbench-init-echo\n' |
+  cat >"$dir/bench-init-net" <<'INIT'
+#!/bin/sh
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+while read -r m; do insmod "$m"; done </etc/modules
+for w in $(cat /proc/cmdline); do
+  case $w in bench.*=*) k=${w%%=*}; eval "${k#bench.}=${w#*=}" ;; esac
+done
+ip link set lo up; ip addr add "$addr" dev eth0; ip link set eth0 up
+ip route add default via "$gw"
+echo bench-ready >/dev/console
+i=0
+while [ "$i" -lt "$rounds" ]; do
+  until head -c "$bytes" /dev/zero | nc "$gw" "$port"; do sleep 0.2; done
+  i=$((i + 1)); sleep 1
+done
+echo bench-ping >/dev/console
+ping -c "$pings" -i 0.2 "$gw" >/dev/console 2>&1
+echo bench-done >/dev/console
+exec sleep 2147483647
+INIT
+  chmod 0755 "$dir/bench-init" "$dir/bench-init-idle" "$dir/bench-init-echo" "$dir/bench-init-net"
+  (cd "$dir" && printf 'bench-init\nbench-init-idle\nbench-init-echo\nbench-init-net\n' |
     cpio -o -H newc -R 0:0 --quiet) >"$dir/ref.cpio"
   cat "$GUEST/initrd" "$dir/ref.cpio" >"$out"
 }
@@ -195,7 +218,7 @@ ref_args() {
   while [ $i -lt ${#argv[@]} ]; do
     a=${argv[$i]}
     case $a in
-    -name | -qmp | -chardev | -device | -fsdev | -serial | -pidfile | -monitor | -incoming)
+    -name | -qmp | -chardev | -device | -fsdev | -netdev | -serial | -pidfile | -monitor | -incoming)
       i=$((i + 2)); continue ;;
     -daemonize) i=$((i + 1)); continue ;;
     -initrd) REF_ARGS+=(-initrd "$initrd"); i=$((i + 2)); continue ;;

@@ -1,10 +1,12 @@
 -- bench/oneshot.lua - one one-shot pod: create and start a pod whose one
 -- container runs /bin/true, wait for it, delete it.
 --
---   vc --root DIR run bench/oneshot.lua ROOTFS [POD_ID [HYPERVISOR [MEMORY_MIB]]]
+--   vc --root DIR run bench/oneshot.lua ROOTFS [POD_ID [HYPERVISOR [MEMORY_MIB [NETWORK]]]]
 --
 -- HYPERVISOR is namespace by default (bench/ns_oneshot); bench/vm_start
--- runs it with qemu and the guest memory it compares at.
+-- runs it with qemu and the guest memory it compares at. NETWORK (a
+-- network name, or "-" for none) puts the pod on that network
+-- (bench/net_oneshot).
 --
 -- With VC_BENCH_STEPS=1 in the environment it also prints, on stderr, the
 -- wall time of each step in milliseconds (lua-system's monotonic clock).
@@ -12,6 +14,7 @@ local rootfs = assert(arg[1], "usage: oneshot.lua ROOTFS [POD_ID]")
 local id = arg[2] or "oneshot"
 local hypervisor = arg[3] or "namespace"
 local memory = math.tointeger(tonumber(arg[4] or ""))
+local network = arg[5] and arg[5] ~= "-" and { cni = arg[5] } or nil
 
 local clock
 if os.getenv("VC_BENCH_STEPS") == "1" then
@@ -41,6 +44,7 @@ local pod = assert(vc.pod.create {
   id = id,
   hypervisor = hypervisor,
   vm = memory and { memory_mib = memory } or nil,
+  network = network,
   containers = { { id = "c", rootfs = rootfs, argv = { "/bin/true" } } },
 })
 step("create")

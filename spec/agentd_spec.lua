@@ -367,7 +367,7 @@ describe("vc-agent", function()
     assert.equal('0 malformed message: no positive integer "id" 22', err(6))
     assert.equal('5 malformed message: no string "op" 22', err(7))
     assert.equal("1 handshake first: send version 71", err(8))
-    assert.equal("1 protocol 1 not supported (this agent speaks 3) 93", err(9))
+    assert.equal("1 protocol 1 not supported (this agent speaks 4) 93", err(9))
     assert.equal('2 unknown operation "frob" 95', err(10))
     for i, g in ipairs(got) do
       assert.is_false((i == 3 and g.first or g).ok)

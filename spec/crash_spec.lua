@@ -148,14 +148,20 @@ describe("crash consistency (VC_CRASH_SEED=" .. SEED .. ")", function()
   local it_vm = support.read_file(GUEST) and it
     or function(name) pending(name .. ": no guest image (make guest)") end
 
-  it_vm("survives SIGKILLs of lifecycle commands on the qemu backend", function()
-    local cfg = root .. "/pod.lua"
-    support.write_file(cfg, string.format([[
-      return { vm = { memory_mib = 128 }, containers = {
-        { id = "c", rootfs = %q, argv = { "/bin/sleep", "600" }, stop_timeout = 1 } } }
-    ]], ROOTFS))
-    local killed = crash_loop(root, cfg, { "v1", "v2" }, 10, 2500)
-    assert.equal(10, killed)
-    check_and_clean(root)
+  it_vm("survives SIGKILLs of lifecycle commands on networked qemu pods", function()
+    local net = support.test_network(31)
+    local cfg = root .. "/pod.json"
+    support.write_file(cfg, cjson.encode {
+      vm = { memory_mib = 128 }, network = { cni = net.list },
+      containers = { { id = "c", rootfs = ROOTFS, argv = { "/bin/sleep", "600" },
+                       stop_timeout = 1 } } })
+    local ok, err = pcall(function()
+      local killed = crash_loop(root, cfg, { "v1", "v2" }, 10, 2500)
+      assert.equal(10, killed)
+      check_and_clean(root)
+      assert.equal("", support.net_traces(net.name, net.bridge, net.prefix))
+    end)
+    support.drop_test_network(net)
+    assert(ok, err)
   end)
 end)

@@ -97,6 +97,42 @@ describe("vc gc", function()
     assert.equal("[]\n", vcr("pod", "list", "--all", "--json").stdout)
   end)
 
+  it("releases the network of a pod killed in its setup, with or without a result", function()
+    local net = support.test_network(40)
+    local ok, err = pcall(function()
+      for _, cut in ipairs { "after ADD", "during ADD" } do
+        assert(vc.pod.run {
+          id = "netted", hypervisor = "namespace", network = { cni = net.list },
+          containers = { { id = "c", rootfs = rootfs, argv = { "/bin/sleep", "600" } } },
+        })
+        local file = root .. "/run/pods/netted/network.json"
+        local rec = cjson.decode(support.read_file(file))
+        if cut == "during ADD" then
+          -- the ADD made its interface and lease, vc died before the result
+          rec.result, rec.phase = nil, "adding"
+          support.write_file(file, cjson.encode(rec))
+        end
+        assert(os.remove(root .. "/run/pods/netted/state.json"))
+        assert.equal("pod netted: deleted: its creation or deletion never finished\n", gc())
+        assert.is_nil(io.open(rec.netns), cut)
+        assert.equal("", support.traces(root), cut)
+        assert.equal("", support.net_traces(net.name, net.bridge, net.prefix), cut)
+      end
+    end)
+    support.drop_test_network(net)
+    assert(ok, err)
+  end)
+
+  it("removes a network namespace of this store that no pod accounts for", function()
+    local tag = require("vc.network").store_tag(require("vc.runtime").store())
+    local name = "vc-ghost-" .. tag
+    assert.equal(0, support.sh("ip netns add " .. name).code)
+    assert.equal("pod ghost: removed network namespace /run/netns/" .. name
+                 .. ": its pod is gone\n", gc())
+    assert.is_nil(io.open("/run/netns/" .. name))
+    assert.equal("nothing to clean up\n", gc())
+  end)
+
   it("records a pod whose sandbox died as stopped, and cleans its socket", function()
     local p = run("dead")
     local pid = info("dead").pid

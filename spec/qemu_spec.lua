@@ -85,7 +85,9 @@ describe_vm("qemu backend", function()
 
   it("execs, lists, pauses (no progress while paused) and resumes", function()
     local p = run("work", { ctr("tick", { "/bin/sh", "-c",
-      "i=0; while :; do i=$((i+1)); echo $i > /tmp/n; usleep 50000; done" }) })
+      -- (renamed into place: a reader never sees the file empty)
+      "i=0; while :; do i=$((i+1)); echo $i > /tmp/n.t; mv /tmp/n.t /tmp/n; usleep 50000;"
+      .. " done" }) })
     local c = p:container("tick")
     local function count()
       local code, out = c:exec { "/bin/cat", "/tmp/n" }

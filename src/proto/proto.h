@@ -12,7 +12,7 @@
 
 #include "sys/error.h"
 
-#define VC_PROTO_VERSION 3
+#define VC_PROTO_VERSION 4
 #define VC_PROTO_MAX (1u << 20)          /* largest frame body */
 #define VC_PROTO_SKIP_MAX (64u << 20)    /* largest body skipped, not read */
 
