@@ -1,7 +1,7 @@
 --- vc.cni: the Container Network Interface, as a runtime speaks it
 -- (https://www.cni.dev/docs/spec/): network configuration lists found by
 -- name or given inline, and their plugins run one after the other for ADD
--- (each given the previous one's result) and in reverse for DEL and CHECK.
+-- (each given the previous one's result) and in reverse for DEL.
 -- A plugin is a program in CNI_PATH that reads its config on stdin and
 -- answers a result, or an error object, on stdout.
 local build = require "vc.core.build"
@@ -203,16 +203,6 @@ function M.del(list, args, prev)
     if not ok then errs[#errs + 1] = err end
   end
   return #errs == 0, errs
-end
-
---- CHECK the container against the network list (in order, with the ADD's
--- result). Returns true, or nil and the first error.
-function M.check_added(list, args, prev)
-  for _, plugin in ipairs(list.plugins) do
-    local ok, err = exec("CHECK", list, plugin, prev, args)
-    if not ok then return nil, err end
-  end
-  return true
 end
 
 return M
