@@ -152,12 +152,12 @@ function M.setup(st, cfg, undo, vm)
     conflist = list, runtime_config = #mappings > 0 and { portMappings = mappings } or nil,
     phase = "adding",
   }
-  store.write(st, cfg.id, nil, "network", rec)
-  undo.push(function() M.teardown(st, cfg.id, true) end)
   if exists(rec.netns) then
     failure.raise("pod %s: network namespace %s exists already (vc gc removes a dead pod's)",
                   cfg.id, rec.netns)
   end
+  store.write(st, cfg.id, nil, "network", rec)
+  undo.push(function() M.teardown(st, cfg.id, true) end)
   failure.check(ip("netns", "add", name))
   local result, err = cni.add(list, cni_args(rec))
   if not result then failure.raise("pod %s: %s", cfg.id, err) end
