@@ -63,10 +63,13 @@
  * the initcalls left out are a self-test and tracing files nothing in a
  * pod uses (~70 ms of QEMU's CPU time per boot here, docs/PERFORMANCE.md);
  * nowatchdog drops the lockup detectors, which a vCPU starved on a busy
- * host (many pods booting at once) would trip for no guest fault. */
+ * host (many pods booting at once) would trip for no guest fault;
+ * tsc=reliable keeps the clocksource watchdog from declaring the TSC
+ * unstable for the same reason (TCG's TSC follows the host's clock), which
+ * left a guest, and every pod of its template, on jiffies (4 ms ticks). */
 #define TCG_KERNEL_PARAMS                                                      \
-  " nowatchdog initcall_blacklist=crypto_kdf108_init,init_kprobe_trace,"      \
-  "init_trace_printk_function_export"
+  " nowatchdog tsc=reliable initcall_blacklist=crypto_kdf108_init,"           \
+  "init_kprobe_trace,init_trace_printk_function_export"
 
 static int path_in(vc_hv_t *hv, const char *name, char *out, size_t size,
                    vc_err_t *err) {
