@@ -5,7 +5,7 @@
 -- A plugin is a program in CNI_PATH that reads its config on stdin and
 -- answers a result, or an error object, on stdout.
 local build = require "vc.core.build"
-local cjson = require "cjson.safe"
+local cjson = require "cjson"
 local process = require "vc.core.process"
 
 local M = {}
@@ -47,13 +47,15 @@ function M.decode(text)
     i = i + 1
   end
   out[#out + 1] = text:sub(start)
-  return cjson.decode(table.concat(out))
+  local ok, v = pcall(cjson.decode, table.concat(out))
+  if not ok then return nil, (tostring(v):gsub("^.-: ", "")) end
+  return v
 end
 
 --- Encode a value, "\1vc:[]" as [].
 function M.encode(v)
-  local text, err = cjson.encode(v)
-  if not text then return nil, err end
+  local ok, text = pcall(cjson.encode, v)
+  if not ok then return nil, text end
   return (text:gsub(EMPTY_JSON:gsub("%p", "%%%0"), "[]"))
 end
 

@@ -10,7 +10,6 @@
 -- caller's job: pod id, hypervisor, vm.cpus/memory_mib/kernel/..., and
 -- container user (nil means root) and restart (nil means "no").
 local cjson = require("cjson")
-local cni = require("vc.cni")
 local storage = require("vc.core.storage")
 local security = require("vc.security")
 
@@ -378,7 +377,7 @@ local domain = str_if(function(s) return #s <= 253 and s:match("^[A-Za-z0-9.-]+$
 local network_table = record {
   { "cni", function(v, path)
       if type(v) == "table" then
-        local list, err = cni.check(v, path)
+        local list, err = require("vc.cni").check(v, path)
         if not list then return nil, err end
         return clone(list)
       end

@@ -7,7 +7,12 @@
 -- agent gets the hostname and the files /etc/resolv.conf, /etc/hosts and
 -- /etc/hostname of every container. A pod given a namespace someone else
 -- made (`network = { netns = PATH }`, as engines pass one) only joins it.
-local cni = require "vc.cni"
+-- (vc.cni is loaded only for a pod that has a network)
+local cni = setmetatable({}, { __index = function(t, k)
+  local mod = require "vc.cni"
+  setmetatable(t, { __index = mod })
+  return mod[k]
+end })
 local failure = require "vc.failure"
 local log = require "vc.log"
 local process = require "vc.core.process"
