@@ -46,7 +46,12 @@ AGENT_SAN_OBJS := $(AGENT_SRCS:src/%.c=build/asan/agent-obj/%.o)
 .PHONY: all asan rootfs guest test lint spec install uninstall clean demo fuzz bench \
         valgrind
 
-all: build/vc build/vc-agent build/luac.stamp
+all: build/vc build/vc-runtime build/vc-agent build/luac.stamp
+
+# vc-runtime, the OCI runtime command line (lua/vc/cli/oci.lua), is vc
+# under that name.
+build/vc-runtime: build/vc
+	ln -sf vc $@
 
 # vc's Lua modules compiled (scripts/luacache.lua): loading them is ~15x
 # faster than compiling them at each start; vc uses one only while it is
@@ -184,6 +189,7 @@ bench: all rootfs guest
 install: build/vc build/vc-agent
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/vc
 	install -m 0755 build/vc $(DESTDIR)$(PREFIX)/bin/vc
+	ln -sf vc $(DESTDIR)$(PREFIX)/bin/vc-runtime
 	install -m 0755 build/vc-agent $(DESTDIR)$(PREFIX)/bin/vc-agent
 	cp -R lua examples cni $(DESTDIR)$(PREFIX)/share/vc/
 	if [ -d policies ]; then cp -R policies $(DESTDIR)$(PREFIX)/share/vc/; fi
@@ -193,7 +199,8 @@ install: build/vc build/vc-agent
 	    $(DESTDIR)$(PREFIX)/share/vc/build/guest/; fi
 
 uninstall:
-	rm -rf $(DESTDIR)$(PREFIX)/bin/vc $(DESTDIR)$(PREFIX)/bin/vc-agent \
+	rm -rf $(DESTDIR)$(PREFIX)/bin/vc $(DESTDIR)$(PREFIX)/bin/vc-runtime \
+	       $(DESTDIR)$(PREFIX)/bin/vc-agent \
 	       $(DESTDIR)$(PREFIX)/share/vc
 
 clean:

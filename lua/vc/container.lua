@@ -146,13 +146,14 @@ end
 
 -- The agent of a running container, its record and its config, checked
 -- under a shared lock that is released before the caller's long wait or exec.
-local function agent_for(self, what)
+-- (ready: a pod created, not started, whose VM is up, will do too)
+local function agent_for(self, what, ready)
   return internal.locked(self.pod.id, "shared", function(st, cfg)
     -- a new process joins the container's cgroups: see sandbox.warm
     if what == "exec" then sandbox.warm(cfg.hypervisor) end
     local prec = store.read_opt(st, cfg.id, nil, "state")
     local live = internal.live_state(st, cfg, prec)
-    if live ~= "running" then
+    if live ~= "running" and not (ready and live == "ready") then
       failure.raise("container %s: cannot %s while pod %s is %s", self.id, what, cfg.id, live)
     end
     local rec = store.must_read(st, cfg.id, self.id, "state")
@@ -218,13 +219,19 @@ end
 -- process, as it was made (terminal = true, stdin = true in its config),
 -- until it exits (returns its exit code) or the user detaches with Ctrl-P
 -- Ctrl-Q (returns false; it runs on).
-function Container:attach()
+-- opts (the OCI runtime's helper): created = true also attaches to a
+-- container not started yet (all its output then comes here),
+-- detach_keys = false passes Ctrl-P Ctrl-Q through, ready = a path made
+-- once the agent streams.
+function Container:attach(opts)
+  opts = opts or {}
   return failure.catch(function()
-    local agent <close>, rec, ccfg = agent_for(self, "attach")
-    if rec.state ~= "running" then
+    local agent <close>, rec, ccfg = agent_for(self, "attach", opts.created)
+    if rec.state ~= "running" and not (opts.created and rec.state == "ready") then
       failure.raise("container %s: cannot attach while %s", self.id, rec.state)
     end
-    return failure.check(agent:attach(self.id, ccfg.stdin, ccfg.terminal))
+    return failure.check(agent:attach(self.id, ccfg.stdin, ccfg.terminal,
+                                      { detach_keys = opts.detach_keys, ready = opts.ready }))
   end)
 end
 

@@ -12,7 +12,8 @@
  *       true (vc's own stdin, until its end of file); tty: a terminal in
  *       the container (with "inherit", vc's terminal is raw meanwhile and
  *       its size follows vc's)
- *   a:attach(cid, stdin, tty) -> code | false (detached with Ctrl-P Ctrl-Q)
+ *   a:attach(cid, stdin, tty [, {detach_keys=, ready=}]) -> code | false
+ *     (detached with Ctrl-P Ctrl-Q)
  *   a:logs(cid, follow, fn) -> truncated   fn(stream, ms, data, live)
  *   a:wait(cid [, timeout])             -> code | nil, msg, errno
  *   a:status(cid) -> { state, pid, exit_code, oom [, cap_eff, seccomp,
@@ -344,18 +345,30 @@ static int l_exec(lua_State *L) {
   return 3;
 }
 
-/* a:attach(cid, stdin, tty) -> code | false (detached) | nil, msg, errno */
+/* a:attach(cid, stdin, tty [, opts]) -> code | false (detached) | nil,
+ * msg, errno; opts.detach_keys (default true), opts.ready (a path made
+ * once the agent streams). */
 static int l_attach(lua_State *L) {
   vc_agent_t *a = checkagent(L);
   const char *cid = luaL_checkstring(L, 2);
   bool with_stdin = lua_toboolean(L, 3), tty = lua_toboolean(L, 4);
-  lua_settop(L, 4);
+  bool keys = true;
+  const char *ready = NULL;
+  lua_settop(L, 5);
+  if (!lua_isnil(L, 5)) {
+    luaL_checktype(L, 5, LUA_TTABLE);
+    if (lua_getfield(L, 5, "detach_keys") != LUA_TNIL)
+      keys = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, 5, "ready");
+    ready = luaL_optstring(L, -1, NULL); /* stays on the stack */
+  }
   vc_err_t err = {0};
   int code = -1;
   vc_stdio_t io = {.in_fd = with_stdin ? STDIN_FILENO : -1,
                    .out_fd = STDOUT_FILENO, .err_fd = STDERR_FILENO,
                    .tty = tty, .term_fd = -1, .sig_fd = -1,
-                   .detach_keys = true};
+                   .detach_keys = keys, .ready_path = ready};
   vc_term_t term;
   if (session_begin(&term, &io, &err) < 0)
     return vc_pushfail(L, &err);

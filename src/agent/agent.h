@@ -69,6 +69,8 @@ typedef struct vc_stdio {
   int sig_fd;           /* a vc_term_t's signalfd, or -1: SIGWINCH resizes,
                            any other signal ends the session (EINTR) */
   bool detach_keys;     /* Ctrl-P Ctrl-Q in in_fd's bytes detach */
+  const char *ready_path; /* attach: made (empty) once the agent streams, or
+                             NULL (the OCI runtime's start waits for it) */
   /* results */
   int signo;            /* the signal that ended the session, or 0 */
   bool detached;

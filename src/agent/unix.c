@@ -868,6 +868,12 @@ static int unix_attach(vc_agent_t *a, const char *cid, vc_stdio_t *io,
   vc_jw_string(&w, cid);
   if (call(a, &w, id, REPLY_MS, NULL, err) < 0)
     return -1;
+  if (io->ready_path != NULL) {
+    int fd = open(io->ready_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+      return vc_error(err, errno, "attach: %s", io->ready_path);
+    close(fd);
+  }
   /* The terminal takes the host's size now: it may have changed since
    * the container was made. */
   struct outbuf o = {0};

@@ -5,6 +5,7 @@
  *                 stdin = "...", timeout = seconds, capture = bytes }
  *     -> { status = "exited"|"signaled"|"timeout", code =, signal =, pid =,
  *          elapsed =, stdout =, stderr = } | nil, msg, errno
+ *   process.spawn { path =, args =, env = } -> pid (left running)
  *   process.sleep(seconds)
  *   process.now() -> seconds on the monotonic clock
  *   process.time() -> seconds since the epoch, with a fraction
@@ -395,6 +396,64 @@ static int l_run(lua_State *L) {
   return 1;
 }
 
+/* process.spawn { path =, args =, env = } -> pid: a program started and
+ * left running, in a session of its own, with this process's descriptors
+ * 0-2 and no others (the OCI runtime's helper: its caller's stdio are the
+ * container's). It is not waited for: when this process exits, the
+ * nearest subreaper (an engine's conmon or shim) adopts it. */
+static int l_spawn(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_getfield(L, 1, "path");
+  const char *path = luaL_checkstring(L, -1);
+  luaL_argcheck(L, path[0] == '/', 1, "path must be absolute");
+  char **argv = string_list(L, "args", path);
+  char **envp = string_list(L, "env", NULL);
+  int rep[2];
+  if (pipe2(rep, O_CLOEXEC) < 0)
+    return luaL_fileresult(L, 0, "pipe");
+  pid_t pid = fork();
+  if (pid < 0) {
+    int e = errno;
+    close(rep[0]);
+    close(rep[1]);
+    errno = e;
+    return luaL_fileresult(L, 0, "fork");
+  }
+  if (pid == 0) {
+    setsid();
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    for (int sig = 1; sig < NSIG; sig++)
+      sigaction(sig, &dfl, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int fd = 0; fd < 3; fd++)
+      fcntl(fd, F_SETFD, 0);
+    vc_close_others(rep[1], CLOSE_RANGE_CLOEXEC);
+    execve(path, argv, envp);
+    int e = errno;
+    ssize_t n = write(rep[1], &e, sizeof e);
+    (void)n;
+    _exit(127);
+  }
+  close(rep[1]);
+  int child_errno;
+  ssize_t n;
+  while ((n = read(rep[0], &child_errno, sizeof child_errno)) < 0 &&
+         errno == EINTR)
+    ;
+  close(rep[0]);
+  if (n == (ssize_t)sizeof child_errno) {
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+      ;
+    errno = child_errno;
+    return luaL_fileresult(L, 0, path);
+  }
+  lua_pushinteger(L, pid);
+  return 1;
+}
+
 static int l_sleep(lua_State *L) {
   double s = luaL_checknumber(L, 1);
   if (s > 0) {
@@ -419,6 +478,7 @@ static const luaL_Reg funcs[] = {
     {"now", l_now},
     {"run", l_run},
     {"sleep", l_sleep},
+    {"spawn", l_spawn},
     {"time", l_time},
     {NULL, NULL},
 };

@@ -97,6 +97,8 @@ local function handler(e)
 end
 
 function M.main(argv)
+  -- installed as vc-runtime too: the OCI runtime command line
+  if tostring(argv[0]):match("vc%-runtime$") then return require("vc.cli.oci").main(argv) end
   local ok, res = xpcall(dispatch, handler, argv)
   if ok then return res or 0 end
   if args.is_usage(res) then

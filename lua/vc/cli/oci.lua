@@ -1,0 +1,351 @@
+--- vc-runtime: the OCI runtime command line (runc's), over vc's store and
+-- lifecycle, for engines (podman's conmon, containerd's shim):
+--
+--   vc-runtime [--root DIR] [--log FILE] [--log-format json|text] [--debug]
+--              [--systemd-cgroup] [--rootless V] COMMAND [ARGS...]
+--   create [--bundle DIR] [--pid-file FILE] [--console-socket S]
+--          [--no-pivot] [--no-new-keyring] [--preserve-fds N] ID
+--   start ID | state ID | kill ID [SIGNAL] [--all] | delete [--force] ID
+--   features | --version
+--
+-- A bundle is a vc pod of one container, both called ID (vc.oci). The pid
+-- file names a helper (`vc-runtime _monitor ID`, started by create with
+-- create's own stdin, stdout and stderr): attached to the container before
+-- it starts, it relays those to the container's process and exits with
+-- the process's status, as the engines expect of the process they wait for.
+local build = require "vc.core.build"
+local cjson = require "cjson"
+local oci = require "vc.oci"
+local process = require "vc.core.process"
+local runtime = require "vc.runtime"
+local storage = require "vc.core.storage"
+
+local M = {}
+
+M.DEFAULT_ROOT = "/run/vc-runtime"
+local OCI_VERSION = "1.0.2"
+
+local Error = {}
+Error.__index = Error
+local function fail(fmt, ...)
+  error(setmetatable({ msg = fmt:format(...) }, Error), 0)
+end
+local function check(v, msg, ...)
+  if v == nil then fail("%s", tostring(msg)) end
+  return v, msg, ...
+end
+
+local function now_rfc3339()
+  local t = process.time()
+  return os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t)) .. (".%09dZ"):format(
+    math.floor((t % 1) * 1e9))
+end
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- Write path whole, then rename it into place.
+local function write(path, text)
+  local tmp = path .. ".tmp"
+  local f = check(io.open(tmp, "wb"))
+  f:write(text)
+  f:close()
+  check(os.rename(tmp, path))
+end
+
+-- Global options, then the command and its words.
+local function globals(argv)
+  local g, i = { root = M.DEFAULT_ROOT, log_format = "text" }, 1
+  local takes = { ["--root"] = "root", ["--log"] = "log", ["--log-format"] = "log_format",
+                  ["--rootless"] = "rootless", ["--criu"] = "criu" }
+  while i <= #argv do
+    local a = argv[i]
+    local name, inline = a:match("^(%-%-[%w-]+)=(.*)$")
+    name = name or a
+    if takes[name] then
+      local v = inline
+      if not v then i = i + 1; v = argv[i] end
+      if v == nil then fail("flag needs an argument: %s", name) end
+      g[takes[name]] = v
+    elseif a == "--debug" or a == "--systemd-cgroup" then
+      g[a:sub(3):gsub("-", "_")] = true
+    elseif a == "--version" or a == "-v" then
+      g.version = true
+    elseif a == "--help" or a == "-h" then
+      g.help = true
+    elseif a:sub(1, 1) == "-" then
+      fail("flag provided but not defined: %s", a)
+    else
+      break
+    end
+    i = i + 1
+  end
+  return g, i
+end
+
+-- A command's flags (spec: name -> "value" | "bool", aliases) and its
+-- positional words.
+local function flags(argv, i, spec)
+  local o, pos = {}, {}
+  while i <= #argv do
+    local a = argv[i]
+    local name, inline = a:match("^(%-%-?[%w-]+)=(.*)$")
+    name = name or a
+    local key = spec[name]
+    if key then
+      local k, kind = key[1], key[2]
+      if kind == "value" then
+        local v = inline
+        if not v then i = i + 1; v = argv[i] end
+        if v == nil then fail("flag needs an argument: %s", name) end
+        o[k] = v
+      else
+        o[k] = true
+      end
+    elseif a:sub(1, 1) == "-" and a ~= "-" then
+      fail("flag provided but not defined: %s", a)
+    else
+      pos[#pos + 1] = a
+    end
+    i = i + 1
+  end
+  return o, pos
+end
+
+local function need_id(pos, cmd)
+  local id = pos[1]
+  if not id then fail('"%s" requires a container ID', cmd) end
+  local ok, why = storage.valid_id(id, "pod")
+  if not ok then fail("invalid container ID %q: %s", id, why) end
+  return id
+end
+
+-- The runtime's own record of a container: bundle, created, pid.
+local function oci_dir() return select(2, runtime.dirs()) .. "/oci" end
+local function record_path(id) return oci_dir() .. "/" .. id .. ".json" end
+local function ready_path(id) return oci_dir() .. "/" .. id .. ".ready" end
+local function record(id)
+  local text = read(record_path(id))
+  return text and cjson.decode(text) or nil
+end
+
+local function vc() return require "vc" end
+
+local function fetch(id)
+  local p = vc().pod.fetch(id)
+  if not p then fail("container does not exist") end
+  return p
+end
+
+-- runc's status of container id: created, running, paused, stopped.
+local function status_of(id)
+  local s = check(fetch(id):status())
+  local c = s.containers[1]
+  local st = c and c.state or "stopped"
+  if s.state == "paused" then return "paused" end
+  if st == "ready" then return "created" end
+  if st == "running" then return "running" end
+  if st == "paused" then return "paused" end
+  return "stopped"
+end
+
+-- Whether pid is this container's helper (and alive).
+local function is_monitor(pid, id)
+  local cmd = pid and read("/proc/" .. math.tointeger(pid) .. "/cmdline")
+  if not cmd then return false end
+  local stat = read("/proc/" .. math.tointeger(pid) .. "/stat") or ""
+  if stat:match("^%d+ %b() Z") then return false end
+  return cmd:find("\0_monitor\0" .. id .. "\0", 1, true) ~= nil
+end
+
+local COMMANDS = {}
+
+function COMMANDS.create(argv, i)
+  local o, pos = flags(argv, i, {
+    ["--bundle"] = { "bundle", "value" }, ["-b"] = { "bundle", "value" },
+    ["--pid-file"] = { "pid_file", "value" }, ["--console-socket"] = { "console", "value" },
+    ["--no-pivot"] = { "no_pivot" }, ["--no-new-keyring"] = { "no_keyring" },
+    ["--preserve-fds"] = { "preserve", "value" },
+  })
+  local id = need_id(pos, "create")
+  if o.console then fail("--console-socket: terminals are not supported by vc-runtime yet") end
+  if o.preserve and o.preserve ~= "0" then fail("--preserve-fds: not supported") end
+  local bundle = check(storage.abspath(o.bundle or ".")) -- no trailing slash
+  local spec = check(oci.load(bundle))
+  if spec.process.terminal then
+    fail("process.terminal: needs --console-socket (not supported by vc-runtime yet)")
+  end
+  if vc().pod.fetch(id) then fail("container with id exists: %s", id) end
+  os.execute("mkdir -p '" .. oci_dir():gsub("'", "'\\''") .. "'")
+  local p = check(vc().pod.create(oci.pod_config(id, bundle, spec)))
+  local ok, err = pcall(function()
+    os.remove(ready_path(id))
+    local pid = check(process.spawn {
+      path = "/proc/self/exe",
+      args = { "vc-runtime", "--root", M.root, "_monitor", id },
+      env = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin" },
+    })
+    -- ready once attached: the container's first byte of output is its
+    for _ = 1, 3000 do
+      if read(ready_path(id)) then break end
+      if not is_monitor(pid, id) then fail("container %s: its helper exited at start", id) end
+      process.sleep(0.01)
+    end
+    if not read(ready_path(id)) then fail("container %s: its helper did not attach", id) end
+    write(record_path(id), cjson.encode { bundle = bundle, created = now_rfc3339(),
+                                          pid = pid, annotations = spec.annotations })
+    if o.pid_file then write(o.pid_file, tostring(pid)) end
+  end)
+  if not ok then
+    p:delete { force = true }
+    os.remove(record_path(id))
+    os.remove(ready_path(id))
+    error(err, 0)
+  end
+  return 0
+end
+
+function COMMANDS._monitor(argv, i)
+  local _, pos = flags(argv, i, {})
+  local id = need_id(pos, "_monitor")
+  local c = fetch(id):container(id)
+  local code, err = c:attach { created = true, detach_keys = false, ready = ready_path(id) }
+  if not code then
+    io.stderr:write("vc-runtime: ", tostring(err), "\n")
+    return 255
+  end
+  return code
+end
+
+function COMMANDS.start(argv, i)
+  local _, pos = flags(argv, i, {})
+  local id = need_id(pos, "start")
+  local st = status_of(id)
+  if st ~= "created" then fail("cannot start a container that has %s",
+                               st == "stopped" and "stopped" or "already started") end
+  check(fetch(id):start())
+  return 0
+end
+
+function COMMANDS.state(argv, i)
+  local _, pos = flags(argv, i, {})
+  local id = need_id(pos, "state")
+  local st = status_of(id)
+  local rec = record(id) or {}
+  local pid = rec.pid and is_monitor(rec.pid, id) and math.tointeger(rec.pid) or 0
+  if st == "stopped" then pid = 0 end
+  local out = { ociVersion = OCI_VERSION, id = id, status = st, pid = pid,
+                bundle = rec.bundle or "", created = rec.created or "", owner = "" }
+  if type(rec.annotations) == "table" and next(rec.annotations) then
+    out.annotations = rec.annotations
+  end
+  io.stdout:write(cjson.encode(out), "\n")
+  return 0
+end
+
+function COMMANDS.kill(argv, i)
+  local _, pos = flags(argv, i, { ["--all"] = { "all" }, ["-a"] = { "all" } })
+  local id = need_id(pos, "kill")
+  local sig = pos[2] or "TERM"
+  sig = sig:gsub("^SIG", "")
+  local st = status_of(id)
+  if st == "stopped" then fail("container not running") end
+  local p = fetch(id)
+  if st == "created" then
+    -- its process never ran: it ends with the pod's stop
+    check(p:stop())
+    return 0
+  end
+  check(p:container(id):kill(tonumber(sig) or sig))
+  return 0
+end
+
+function COMMANDS.delete(argv, i)
+  local o, pos = flags(argv, i, { ["--force"] = { "force" }, ["-f"] = { "force" } })
+  local id = need_id(pos, "delete")
+  local p = vc().pod.fetch(id)
+  if not p then
+    if o.force then return 0 end
+    fail("container does not exist")
+  end
+  local st = status_of(id)
+  if (st == "running" or st == "paused") and not o.force then
+    fail("cannot delete container %s that is not stopped: %s", id, st)
+  end
+  check(p:delete { force = true })
+  local rec = record(id)
+  if rec and is_monitor(rec.pid, id) then
+    -- (a container that never started: its helper waits on it still)
+    process.sleep(0.05)
+    if is_monitor(rec.pid, id) then os.execute("kill -9 " .. math.tointeger(rec.pid)) end
+  end
+  os.remove(record_path(id))
+  os.remove(ready_path(id))
+  return 0
+end
+
+function COMMANDS.features()
+  io.stdout:write(cjson.encode {
+    ociVersionMin = "1.0.0", ociVersionMax = OCI_VERSION,
+    hooks = { "prestart", "createRuntime", "createContainer", "startContainer",
+              "poststart", "poststop" },
+    mountOptions = { "bind", "rbind", "ro", "rw" },
+    annotations = { ["org.opencontainers.runc.version"] = "vc " .. build.version },
+  }, "\n")
+  return 0
+end
+
+local function log_error(g, msg)
+  io.stderr:write(msg, "\n")
+  if not g.log then return end
+  local f = io.open(g.log, "a")
+  if not f then return end
+  if g.log_format == "json" then
+    f:write(cjson.encode { level = "error", msg = msg, time = now_rfc3339() }, "\n")
+  else
+    f:write(now_rfc3339(), " error: ", msg, "\n")
+  end
+  f:close()
+end
+
+local function dispatch(argv, g, i)
+  if g.version then
+    io.stdout:write("vc-runtime version ", build.version, "\nspec: ", OCI_VERSION, "\n")
+    return 0
+  end
+  local cmd = argv[i]
+  if g.help or not cmd then
+    io.stdout:write("usage: vc-runtime [--root DIR] [--log FILE] [--log-format json|text] "
+                    .. "COMMAND [ARGS...]\ncommands: create start state kill delete features\n")
+    return cmd and 0 or 1
+  end
+  M.root = check(storage.abspath(g.root))
+  runtime.setup { root = M.root }
+  if cmd == "checkpoint" or cmd == "restore" then fail("%s: not supported by vc-runtime", cmd) end
+  local fn = COMMANDS[cmd]
+  if not fn then fail("command %q not supported by vc-runtime", cmd) end
+  return fn(argv, i + 1)
+end
+
+function M.main(argv)
+  local g = { log_format = "text" }
+  local ok, res = pcall(function()
+    local i
+    g, i = globals(argv)
+    return dispatch(argv, g, i)
+  end)
+  if ok then return res or 0 end
+  if getmetatable(res) == Error or (type(res) == "table" and res.msg) then
+    log_error(g, res.msg)
+    return 1
+  end
+  log_error(g, "internal error: " .. tostring(res) .. "\n" .. debug.traceback())
+  return 1
+end
+
+return M
