@@ -6,7 +6,8 @@
 --   create [--bundle DIR] [--pid-file FILE] [--console-socket S]
 --          [--no-pivot] [--no-new-keyring] [--preserve-fds N] ID
 --   start ID | state ID | kill ID [SIGNAL] [--all] | delete [--force] ID
---   features | --version
+--   exec [--process F] [--detach] [--pid-file P] ID [CMD...] | ps [--format json] ID
+--   pause ID | resume ID | features | --version
 --
 -- A bundle is a vc pod of one container, both called ID (vc.oci). The pid
 -- file names a helper (`vc-runtime _monitor ID`, started by create with
@@ -289,6 +290,116 @@ function COMMANDS.delete(argv, i)
   return 0
 end
 
+-- An OCI process (exec's --process file, or its words) as exec options.
+local function exec_process(o, pos, id)
+  local proc
+  if o.process then
+    local text = read(o.process)
+    if not text then fail("open %s: no such file or directory", o.process) end
+    proc = cjson.decode(text)
+    if type(proc) ~= "table" or type(proc.args) ~= "table" or #proc.args == 0 then
+      fail("%s: args must be a non-empty list", o.process)
+    end
+  else
+    local args = table.move(pos, 2, #pos, 1, {})
+    if #args == 0 then fail('"exec" requires a command (or --process FILE)') end
+    proc = { args = args, env = o.env, cwd = o.cwd }
+  end
+  if proc.terminal or o.tty then
+    fail("exec --tty: terminals are not supported by vc-runtime yet")
+  end
+  local user
+  if type(proc.user) == "table" and (proc.user.uid or proc.user.gid) then
+    user = ("%d:%d"):format(math.tointeger(proc.user.uid or 0) or 0,
+                            math.tointeger(proc.user.gid or 0) or 0)
+  end
+  local st = status_of(id)
+  if st ~= "running" then fail("cannot exec in a stopped container") end
+  return proc.args, { env = type(proc.env) == "table" and proc.env or nil, cwd = proc.cwd,
+                      user = user, stdin = true, output = "inherit" }
+end
+
+local EXEC_FLAGS = {
+  ["--process"] = { "process", "value" }, ["-p"] = { "process", "value" },
+  ["--detach"] = { "detach" }, ["-d"] = { "detach" },
+  ["--pid-file"] = { "pid_file", "value" }, ["--console-socket"] = { "console", "value" },
+  ["--tty"] = { "tty" }, ["-t"] = { "tty" }, ["--cwd"] = { "cwd", "value" },
+  ["--env"] = { "env1", "value" }, ["-e"] = { "env1", "value" },
+  ["--user"] = { "user", "value" }, ["-u"] = { "user", "value" },
+  ["--no-new-privs"] = { "nnp" }, ["--preserve-fds"] = { "preserve", "value" },
+}
+
+--- exec: the process in the running container, with this command's
+-- stdio; --detach leaves a helper (the pid file's) doing that instead.
+function COMMANDS.exec(argv, i)
+  local o, pos = flags(argv, i, EXEC_FLAGS)
+  local id = need_id(pos, "exec")
+  if o.env1 then o.env = { o.env1 } end
+  local args, opts = exec_process(o, pos, id)
+  if o.detach then
+    local file = oci_dir() .. "/" .. id .. ".exec." .. process.time() .. ".json"
+    write(file, cjson.encode { args = args, env = opts.env, cwd = opts.cwd, user = opts.user })
+    local pid = check(process.spawn {
+      path = "/proc/self/exe",
+      args = { "vc-runtime", "--root", M.root, "_exec", id, file },
+      env = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin" },
+    })
+    if o.pid_file then write(o.pid_file, tostring(pid)) end
+    return 0
+  end
+  return check(fetch(id):container(id):exec(args, opts))
+end
+
+function COMMANDS._exec(argv, i)
+  local _, pos = flags(argv, i, {})
+  local id = need_id(pos, "_exec")
+  local text = read(pos[2] or "")
+  os.remove(pos[2] or "")
+  local proc = text and cjson.decode(text)
+  if not proc then return 255 end
+  local code, err = fetch(id):container(id):exec(proc.args, {
+    env = proc.env, cwd = proc.cwd, user = proc.user, stdin = true, output = "inherit" })
+  if not code then
+    io.stderr:write("vc-runtime: ", tostring(err), "\n")
+    return 255
+  end
+  return code
+end
+
+for _, op in ipairs { "pause", "resume" } do
+  COMMANDS[op] = function(argv, i)
+    local _, pos = flags(argv, i, {})
+    local id = need_id(pos, op)
+    local st = status_of(id)
+    if op == "pause" and st ~= "running" then fail("container not running") end
+    if op == "resume" and st ~= "paused" then fail("container not paused") end
+    local p = fetch(id)
+    check(p[op](p))
+    return 0
+  end
+end
+
+--- ps: the container's processes (--format json: their pids, as runc).
+function COMMANDS.ps(argv, i)
+  local o, pos = flags(argv, i, { ["--format"] = { "format", "value" },
+                                  ["-f"] = { "format", "value" } })
+  local id = need_id(pos, "ps")
+  if status_of(id) ~= "running" then fail("container not running") end
+  local list = check(fetch(id):container(id):processes())
+  if o.format == "json" then
+    local pids = {}
+    for k, p in ipairs(list) do pids[k] = math.tointeger(p.pid) end
+    io.stdout:write(#pids > 0 and cjson.encode(pids) or "[]", "\n")
+  else
+    io.stdout:write("PID   CMD\n")
+    for _, p in ipairs(list) do
+      io.stdout:write(("%-5d %s\n"):format(math.tointeger(p.pid) or 0,
+                                           tostring(p.cmd or "?")))
+    end
+  end
+  return 0
+end
+
 function COMMANDS.features()
   io.stdout:write(cjson.encode {
     ociVersionMin = "1.0.0", ociVersionMax = OCI_VERSION,
@@ -321,7 +432,8 @@ local function dispatch(argv, g, i)
   local cmd = argv[i]
   if g.help or not cmd then
     io.stdout:write("usage: vc-runtime [--root DIR] [--log FILE] [--log-format json|text] "
-                    .. "COMMAND [ARGS...]\ncommands: create start state kill delete features\n")
+                    .. "COMMAND [ARGS...]\ncommands: create start state kill delete exec ps"
+                    .. " pause resume features\n")
     return cmd and 0 or 1
   end
   M.root = check(storage.abspath(g.root))

@@ -1,0 +1,259 @@
+-- vc-runtime, the OCI runtime command line: by hand as an engine calls it
+-- (spec/fixtures/subreaper.py plays conmon: a subreaper that waits for the
+-- pid file's process), then under podman itself, on both backends.
+local cjson = require "cjson"
+local support = require "support"
+
+local ROOTFS = support.project .. "/build/rootfs"
+local GUEST = support.project .. "/build/guest/vmlinux"
+local RUNTIME = support.project .. "/build/vc-runtime"
+local REAPER = support.project .. "/spec/fixtures/subreaper.py"
+local q = support.quote
+
+local BACKENDS = { "namespace" }
+if support.read_file(GUEST) then BACKENDS[#BACKENDS + 1] = "qemu" end
+
+-- A bundle in dir: `crun spec`'s config (what engines start from) with
+-- the busybox rootfs, argv and the backend's annotation.
+local function bundle(dir, argv, backend, edit)
+  assert(os.execute("mkdir -p " .. q(dir) .. " && rm -f " .. q(dir .. "/config.json")))
+  local r = support.sh("cd " .. q(dir) .. " && crun spec")
+  assert(r.code == 0, r.stderr)
+  local spec = cjson.decode((assert(support.read_file(dir .. "/config.json"))))
+  spec.root.path = ROOTFS
+  spec.process.terminal = false
+  spec.process.args = argv
+  spec.annotations = { ["vc.hypervisor"] = backend }
+  if edit then edit(spec) end
+  support.write_file(dir .. "/config.json", cjson.encode(spec))
+end
+
+for _, backend in ipairs(BACKENDS) do
+  describe("vc-runtime on " .. backend, function()
+    local root, tmp
+
+    local function rt(...)
+      local parts = { q(RUNTIME), "--root", q(root) }
+      for _, a in ipairs { ... } do parts[#parts + 1] = q(a) end
+      return table.concat(parts, " ")
+    end
+
+    before_each(function()
+      root = support.tmpdir()
+      tmp = support.tmpdir()
+    end)
+
+    after_each(function()
+      local r = support.sh("ls " .. q(root .. "/lib/pods"))
+      for id in r.stdout:gmatch("%S+") do os.execute(rt("delete", "--force", id)) end
+      local traces = support.traces(root)
+      support.rmtree(root)
+      support.rmtree(tmp)
+      assert.equal("", traces)
+    end)
+
+    -- create + start + wait as conmon does: { status =, stdout =, stderr = }
+    local function run(id, argv, stdin, edit)
+      local b = tmp .. "/" .. id
+      bundle(b, argv, backend, edit)
+      local cmd = ("python3 %s %s %s %s %s"):format(
+        q(REAPER), q(tmp .. "/" .. id .. ".status"), q(b .. "/pid"),
+        q(cjson.encode { RUNTIME, "--root", root, "start", id }),
+        rt("create", "--bundle", b, "--pid-file", b .. "/pid", id))
+      local r = support.sh(cmd, stdin)
+      r.status = support.read_file(tmp .. "/" .. id .. ".status")
+      return r
+    end
+
+    local function state(id)
+      local r = support.sh(rt("state", id))
+      assert.equal(0, r.code, r.stderr)
+      return cjson.decode(r.stdout)
+    end
+
+    it("runs a bundle: output, stdin to its end, the exit status through the pid file",
+       function()
+      local r = run("t1", { "/bin/sh", "-c", "echo out; echo err >&2; cat; exit 3" }, "in\n")
+      assert.equal(0, r.code, r.stderr)
+      assert.equal("exited 3\n", r.status)
+      assert.equal("out\nin\n", r.stdout)
+      assert.equal("err\n", r.stderr)
+      local s = state("t1")
+      assert.equal("stopped", s.status)
+      assert.equal("t1", s.id)
+      assert.equal(tmp .. "/t1", s.bundle)
+      assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d+Z$", s.created)
+      assert.equal(backend, s.annotations["vc.hypervisor"])
+      assert.equal(0, support.sh(rt("delete", "t1")).code)
+      -- a second delete: runc's error; with --force, nothing to do
+      r = support.sh(rt("delete", "t1"))
+      assert.equal(1, r.code)
+      assert.matches("container does not exist", r.stderr)
+      assert.equal(0, support.sh(rt("delete", "--force", "t1")).code)
+    end)
+
+    it("reports created and running, and kills with a signal (128+N)", function()
+      local b = tmp .. "/k"
+      bundle(b, { "/bin/sleep", "600" }, backend)
+      local r = support.sh(rt("create", "--bundle", b, "--pid-file", b .. "/pid", "k")
+                           .. " </dev/null >/dev/null 2>&1")
+      assert.equal(0, r.code)
+      local s = state("k")
+      assert.equal("created", s.status)
+      assert.equal(tonumber(support.read_file(b .. "/pid")), s.pid)
+      assert.equal(0, support.sh(rt("start", "k")).code)
+      assert.equal("running", state("k").status)
+      r = support.sh(rt("start", "k"))
+      assert.equal(1, r.code)
+      r = support.sh(rt("delete", "k"))
+      assert.equal(1, r.code)
+      assert.matches("cannot delete container k that is not stopped: running", r.stderr)
+      assert.equal(0, support.sh(rt("kill", "k", "SIGKILL")).code)
+      local st
+      for _ = 1, 100 do
+        st = state("k").status
+        if st == "stopped" then break end
+        os.execute("sleep 0.1")
+      end
+      assert.equal("stopped", st)
+      r = support.sh(rt("kill", "k", "TERM"))
+      assert.equal(1, r.code)
+      assert.matches("container not running", r.stderr)
+      assert.equal(0, support.sh(rt("delete", "k")).code)
+    end)
+
+    it("refuses bad input with runc's kind of error, and leaves nothing", function()
+      local b = tmp .. "/bad"
+      assert(os.execute("mkdir -p " .. q(b)))
+      local cases = {
+        { rt("create", "--bundle", b, "x1"), "config%.json: no such file or directory" },
+        { "echo '{' >" .. q(b .. "/config.json") .. "; " .. rt("create", "--bundle", b, "x2"),
+          "config%.json: invalid JSON" },
+        { rt("state", "nosuch"), "container does not exist" },
+        { rt("kill", "nosuch", "TERM"), "container does not exist" },
+        { rt("start", "nosuch"), "container does not exist" },
+        { rt("create", "--bundle", b, "../up"), "invalid container ID" },
+        { rt("frobnicate", "x"), 'command "frobnicate" not supported' },
+        { rt("checkpoint", "x"), "checkpoint: not supported" },
+        { rt("create", "--bundle", b, "--console-socket", tmp .. "/s", "x3"),
+          "console%-socket" },
+      }
+      for _, c in ipairs(cases) do
+        local r = support.sh(c[1])
+        assert.equal(1, r.code, c[1])
+        assert.matches(c[2], r.stderr)
+      end
+      -- a second create of one ID
+      bundle(b, { "/bin/true" }, backend)
+      assert.equal(0, support.sh(rt("create", "--bundle", b, "dup") .. " </dev/null >/dev/null")
+                   .code)
+      local r = support.sh(rt("create", "--bundle", b, "dup"))
+      assert.equal(1, r.code)
+      assert.matches("container with id exists: dup", r.stderr)
+      assert.equal(0, support.sh(rt("delete", "dup")).code)
+      -- errors go to --log as runc's JSON lines too
+      r = support.sh(table.concat({ q(RUNTIME), "--root", q(root), "--log", q(tmp .. "/log.json"),
+                                    "--log-format", "json", "state", "nosuch" }, " "))
+      assert.equal(1, r.code)
+      local line = cjson.decode(support.read_file(tmp .. "/log.json"))
+      assert.equal("error", line.level)
+      assert.equal("container does not exist", line.msg)
+      assert.equal("", support.sh("ls " .. q(root .. "/lib/pods")).stdout)
+    end)
+  end)
+end
+
+-- podman with vc-runtime: a containers.conf and store of the test's own,
+-- the busybox rootfs imported as an image.
+local have_podman = os.execute("command -v podman >/dev/null 2>&1 && command -v conmon"
+                               .. " >/dev/null 2>&1")
+describe("podman with vc-runtime", function()
+  if not have_podman then
+    it("needs podman and conmon (scripts/dev installs them)", function()
+      pending("no podman")
+    end)
+    return
+  end
+  local dir, env
+
+  local function podman(args, stdin)
+    return support.sh(env .. " podman " .. args, stdin)
+  end
+
+  setup(function()
+    dir = support.tmpdir()
+    support.write_file(dir .. "/containers.conf", ([[
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]
+netns = "none"
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+runtime = "vc"
+[engine.runtimes]
+vc = [%q]
+]]):format(RUNTIME))
+    support.write_file(dir .. "/storage.conf", ([[
+[storage]
+driver = "vfs"
+graphroot = %q
+runroot = %q
+]]):format(dir .. "/graph", dir .. "/run"))
+    env = ("CONTAINERS_CONF=%s CONTAINERS_STORAGE_CONF=%s"):format(
+      q(dir .. "/containers.conf"), q(dir .. "/storage.conf"))
+    local r = support.sh("tar -C " .. q(ROOTFS) .. " -c . | " .. env
+                         .. " podman import - localhost/vcbb")
+    assert.equal(0, r.code, r.stderr)
+  end)
+
+  teardown(function()
+    podman("rm -a -f")
+    podman("rmi -a -f")
+    os.execute("rm -rf " .. q(dir .. "/graph") .. " " .. q(dir .. "/run"))
+    support.rmtree(dir)
+  end)
+
+  for _, backend in ipairs(BACKENDS) do
+    local ann = "--annotation vc.hypervisor=" .. backend
+    it("runs --rm on " .. backend .. " with output, exit codes and stdin", function()
+      local r = podman("run --rm " .. ann .. " localhost/vcbb /bin/sh -c 'echo hi; exit 5'")
+      assert.equal(5, r.code, r.stderr)
+      assert.equal("hi\n", r.stdout)
+      r = podman("run --rm -i " .. ann .. " localhost/vcbb /bin/sh -c 'wc -c'", "12345")
+      assert.equal(0, r.code, r.stderr)
+      assert.equal("5\n", r.stdout)
+      r = podman("run --rm " .. ann .. " localhost/vcbb /bin/cat /proc/1/cmdline")
+      assert.equal(0, r.code, r.stderr)
+      assert.equal("/bin/cat\0/proc/1/cmdline\0", r.stdout)
+    end)
+
+    it("runs detached on " .. backend .. ", stops with a signal, and removes", function()
+      local r = podman("run -d --name vcd-" .. backend .. " " .. ann
+                       .. " localhost/vcbb /bin/sh -c 'trap \"exit 42\" TERM; echo up;"
+                       .. " while :; do sleep 0.1; done'")
+      assert.equal(0, r.code, r.stderr)
+      for _ = 1, 100 do
+        if podman("logs vcd-" .. backend).stdout == "up\n" then break end
+        os.execute("sleep 0.1")
+      end
+      assert.equal("up\n", podman("logs vcd-" .. backend).stdout)
+      r = podman("exec vcd-" .. backend .. " /bin/sh -c 'echo in; exit 4'")
+      assert.equal(4, r.code, r.stderr)
+      assert.equal("in\n", r.stdout)
+      r = podman("exec -i vcd-" .. backend .. " /bin/cat", "piped")
+      assert.equal(0, r.code, r.stderr)
+      assert.equal("piped", r.stdout)
+      r = podman("pause vcd-" .. backend)
+      assert.equal(0, r.code, r.stderr)
+      assert.equal("paused\n", podman("inspect -f '{{.State.Status}}' vcd-" .. backend).stdout)
+      r = podman("unpause vcd-" .. backend)
+      assert.equal(0, r.code, r.stderr)
+      r = podman("stop -t 10 vcd-" .. backend)
+      assert.equal(0, r.code, r.stderr)
+      r = podman("inspect -f '{{.State.ExitCode}}' vcd-" .. backend)
+      assert.equal("42\n", r.stdout)
+      r = podman("rm vcd-" .. backend)
+      assert.equal(0, r.code, r.stderr)
+    end)
+  end
+end)
