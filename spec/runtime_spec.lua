@@ -8,6 +8,7 @@ local ROOTFS = support.project .. "/build/rootfs"
 local GUEST = support.project .. "/build/guest/vmlinux"
 local RUNTIME = support.project .. "/build/vc-runtime"
 local REAPER = support.project .. "/spec/fixtures/subreaper.py"
+local PTY = support.project .. "/spec/fixtures/pty_session.py"
 local q = support.quote
 
 local BACKENDS = { "namespace" }
@@ -227,6 +228,19 @@ runroot = %q
       assert.equal("/bin/cat\0/proc/1/cmdline\0", r.stdout)
     end)
 
+    it("runs -it on " .. backend .. ": a shell on a terminal, its size, its exit code",
+       function()
+      local steps = dir .. "/steps.json"
+      support.write_file(steps, cjson.encode {
+        { expect = "# $" }, { send = "tty; echo $((6*7))\r" }, { expect = "/dev/pts/\\d+\n42" },
+        { resize = { 40, 100 } }, { send = "stty size\r" }, { expect = "40 100" },
+        { send = "exit 3\r" }, { exit = 3 },
+      })
+      local r = support.sh(env .. " python3 " .. q(PTY) .. " " .. q(steps)
+                           .. " podman run --rm -it " .. ann .. " localhost/vcbb /bin/sh")
+      assert.equal(0, r.code, r.stderr .. r.stdout)
+    end)
+
     it("runs detached on " .. backend .. ", stops with a signal, and removes", function()
       local r = podman("run -d --name vcd-" .. backend .. " " .. ann
                        .. " localhost/vcbb /bin/sh -c 'trap \"exit 42\" TERM; echo up;"
@@ -243,6 +257,13 @@ runroot = %q
       r = podman("exec -i vcd-" .. backend .. " /bin/cat", "piped")
       assert.equal(0, r.code, r.stderr)
       assert.equal("piped", r.stdout)
+      local steps = dir .. "/exec-steps.json"
+      support.write_file(steps, cjson.encode {
+        { expect = "# $" }, { send = "tty\r" }, { expect = "/dev/pts/\\d+" },
+        { send = "exit 6\r" }, { exit = 6 } })
+      r = support.sh(env .. " python3 " .. q(PTY) .. " " .. q(steps) .. " podman exec -it vcd-"
+                     .. backend .. " /bin/sh")
+      assert.equal(0, r.code, r.stderr .. r.stdout)
       r = podman("pause vcd-" .. backend)
       assert.equal(0, r.code, r.stderr)
       assert.equal("paused\n", podman("inspect -f '{{.State.Status}}' vcd-" .. backend).stdout)
@@ -256,4 +277,63 @@ runroot = %q
       assert.equal(0, r.code, r.stderr)
     end)
   end
+end)
+
+-- containerd with vc-runtime as its runc (ctr --runc-binary): a daemon of
+-- the test's own, in a folder of its own, stopped at the end.
+local have_ctr = have_podman and os.execute("command -v containerd >/dev/null 2>&1 && "
+                                            .. "command -v containerd-shim-runc-v2 >/dev/null")
+describe("containerd with vc-runtime", function()
+  if not have_ctr then
+    it("needs containerd (scripts/dev installs it)", function() pending("no containerd") end)
+    return
+  end
+  local dir, pid, ctr
+
+  setup(function()
+    dir = support.tmpdir()
+    support.write_file(dir .. "/config.toml", ([[
+version = 2
+root = %q
+state = %q
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = %q
+]]):format(dir .. "/root", dir .. "/state", dir .. "/sock"))
+    local p = io.popen("containerd --config " .. q(dir .. "/config.toml") .. " >"
+                       .. q(dir .. "/log") .. " 2>&1 & echo $!")
+    pid = p:read("l")
+    p:close()
+    for _ = 1, 100 do
+      if support.sh("test -S " .. q(dir .. "/sock")).code == 0 then break end
+      os.execute("sleep 0.1")
+    end
+    ctr = "ctr -a " .. q(dir .. "/sock") .. " -n vctest "
+    -- the busybox rootfs as an image: podman import, save, ctr import
+    local conf = dir .. "/storage.conf"
+    support.write_file(conf, ('[storage]\ndriver = "vfs"\ngraphroot = %q\nrunroot = %q\n')
+                             :format(dir .. "/graph", dir .. "/prun"))
+    local env = "CONTAINERS_STORAGE_CONF=" .. q(conf)
+    local r = support.sh("tar -C " .. q(ROOTFS) .. " -c . | " .. env
+                         .. " podman import - localhost/vcbb && " .. env
+                         .. " podman save --format oci-archive -o " .. q(dir .. "/bb.tar")
+                         .. " localhost/vcbb && " .. ctr .. "image import " .. q(dir .. "/bb.tar"))
+    assert.equal(0, r.code, r.stderr)
+  end)
+
+  teardown(function()
+    if pid then os.execute("kill " .. pid .. "; sleep 0.5") end
+    os.execute("umount -R " .. q(dir .. "/state") .. " " .. q(dir .. "/root") .. " 2>/dev/null")
+    os.execute("rm -rf " .. q(dir .. "/graph") .. " " .. q(dir .. "/prun") .. " "
+               .. q(dir .. "/root") .. " " .. q(dir .. "/state"))
+    support.rmtree(dir)
+  end)
+
+  it("runs a container in a VM with ctr run --rm, its output and exit status", function()
+    local r = support.sh(ctr .. "run --rm --runc-binary " .. q(RUNTIME)
+                         .. " localhost/vcbb:latest c1 /bin/sh -c 'echo hi from ctr; exit 3'")
+    assert.equal(3, r.code, r.stderr)
+    assert.equal("hi from ctr\n", r.stdout)
+    assert.equal("", support.sh(ctr .. "containers list -q").stdout)
+  end)
 end)

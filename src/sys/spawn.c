@@ -27,6 +27,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -34,6 +36,7 @@
 
 #include "cleanup.h"
 #include "luax.h"
+#include "unixsock.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -396,11 +399,50 @@ static int l_run(lua_State *L) {
   return 1;
 }
 
-/* process.spawn { path =, args =, env = } -> pid: a program started and
- * left running, in a session of its own, with this process's descriptors
- * 0-2 and no others (the OCI runtime's helper: its caller's stdio are the
- * container's). It is not waited for: when this process exits, the
+/* process.spawn { path =, args =, env = [, console_socket =] } -> pid: a
+ * program started and left running, in a session of its own, with this
+ * process's descriptors 0-2 and no others (the OCI runtime's helper: its
+ * caller's stdio are the container's); with console_socket, a new
+ * terminal instead, its controlling one, whose master is sent there. It is not waited for: when this process exits, the
  * nearest subreaper (an engine's conmon or shim) adopts it. */
+/* A new pseudo-terminal whose master goes to the runtime-spec console
+ * socket at path (SCM_RIGHTS, with the terminal's name as the data, as
+ * runc sends it); returns the slave, or -1 with err set. */
+static int console_to(const char *path, vc_err_t *err) {
+  cleanup_close int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  char name[64];
+  if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
+      ptsname_r(master, name, sizeof name) != 0)
+    return vc_error(err, errno, "console: a pseudo-terminal");
+  int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0)
+    return vc_error(err, errno, "console: open %s", name);
+  cleanup_close int sock = vc_unix_connect(path, 5000, err);
+  if (sock < 0) {
+    close(slave);
+    return vc_error_prefix(err, "console socket %s", path);
+  }
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct iovec iov = {.iov_base = name, .iov_len = strlen(name)};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
+                       .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &master, sizeof master);
+  if (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0) {
+    vc_error(err, errno, "console socket %s: send", path);
+    close(slave);
+    return -1;
+  }
+  return slave;
+}
+
 static int l_spawn(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
@@ -409,6 +451,14 @@ static int l_spawn(lua_State *L) {
   luaL_argcheck(L, path[0] == '/', 1, "path must be absolute");
   char **argv = string_list(L, "args", path);
   char **envp = string_list(L, "env", NULL);
+  lua_getfield(L, 1, "console_socket");
+  const char *console = luaL_optstring(L, -1, NULL);
+  cleanup_close int tty = -1;
+  if (console != NULL) {
+    vc_err_t err;
+    if ((tty = console_to(console, &err)) < 0)
+      return vc_pushfail(L, &err);
+  }
   int rep[2];
   if (pipe2(rep, O_CLOEXEC) < 0)
     return luaL_fileresult(L, 0, "pipe");
@@ -422,6 +472,14 @@ static int l_spawn(lua_State *L) {
   }
   if (pid == 0) {
     setsid();
+    /* with a console: the terminal is its controlling one, and its stdio */
+    if (tty >= 0 && (ioctl(tty, TIOCSCTTY, 0) < 0 || dup2(tty, 0) < 0 ||
+                     dup2(tty, 1) < 0 || dup2(tty, 2) < 0)) {
+      int e = errno;
+      ssize_t n = write(rep[1], &e, sizeof e);
+      (void)n;
+      _exit(127);
+    }
     struct sigaction dfl = {.sa_handler = SIG_DFL};
     for (int sig = 1; sig < NSIG; sig++)
       sigaction(sig, &dfl, NULL);

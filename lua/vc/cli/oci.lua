@@ -174,12 +174,14 @@ function COMMANDS.create(argv, i)
     ["--preserve-fds"] = { "preserve", "value" },
   })
   local id = need_id(pos, "create")
-  if o.console then fail("--console-socket: terminals are not supported by vc-runtime yet") end
   if o.preserve and o.preserve ~= "0" then fail("--preserve-fds: not supported") end
   local bundle = check(storage.abspath(o.bundle or ".")) -- no trailing slash
   local spec = check(oci.load(bundle))
-  if spec.process.terminal then
-    fail("process.terminal: needs --console-socket (not supported by vc-runtime yet)")
+  if spec.process.terminal and not o.console then
+    fail("cannot allocate tty if vc-runtime will detach without setting console socket")
+  end
+  if o.console and not spec.process.terminal then
+    fail("cannot use console socket if vc-runtime will not allocate tty")
   end
   if vc().pod.fetch(id) then fail("container with id exists: %s", id) end
   os.execute("mkdir -p '" .. oci_dir():gsub("'", "'\\''") .. "'")
@@ -189,7 +191,8 @@ function COMMANDS.create(argv, i)
     local pid = check(process.spawn {
       path = "/proc/self/exe",
       args = { "vc-runtime", "--root", M.root, "_monitor", id },
-      env = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin" },
+      env = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm" },
+      console_socket = o.console,
     })
     -- ready once attached: the container's first byte of output is its
     for _ = 1, 3000 do
@@ -305,8 +308,9 @@ local function exec_process(o, pos, id)
     if #args == 0 then fail('"exec" requires a command (or --process FILE)') end
     proc = { args = args, env = o.env, cwd = o.cwd }
   end
-  if proc.terminal or o.tty then
-    fail("exec --tty: terminals are not supported by vc-runtime yet")
+  local tty = proc.terminal == true or o.tty == true
+  if tty and o.detach and not o.console then
+    fail("cannot allocate tty if vc-runtime will detach without setting console socket")
   end
   local user
   if type(proc.user) == "table" and (proc.user.uid or proc.user.gid) then
@@ -316,7 +320,7 @@ local function exec_process(o, pos, id)
   local st = status_of(id)
   if st ~= "running" then fail("cannot exec in a stopped container") end
   return proc.args, { env = type(proc.env) == "table" and proc.env or nil, cwd = proc.cwd,
-                      user = user, stdin = true, output = "inherit" }
+                      user = user, stdin = true, output = "inherit", tty = tty or nil }
 end
 
 local EXEC_FLAGS = {
@@ -338,11 +342,13 @@ function COMMANDS.exec(argv, i)
   local args, opts = exec_process(o, pos, id)
   if o.detach then
     local file = oci_dir() .. "/" .. id .. ".exec." .. process.time() .. ".json"
-    write(file, cjson.encode { args = args, env = opts.env, cwd = opts.cwd, user = opts.user })
+    write(file, cjson.encode { args = args, env = opts.env, cwd = opts.cwd, user = opts.user,
+                               tty = opts.tty })
     local pid = check(process.spawn {
       path = "/proc/self/exe",
       args = { "vc-runtime", "--root", M.root, "_exec", id, file },
-      env = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin" },
+      env = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm" },
+      console_socket = opts.tty and o.console or nil,
     })
     if o.pid_file then write(o.pid_file, tostring(pid)) end
     return 0
@@ -358,7 +364,8 @@ function COMMANDS._exec(argv, i)
   local proc = text and cjson.decode(text)
   if not proc then return 255 end
   local code, err = fetch(id):container(id):exec(proc.args, {
-    env = proc.env, cwd = proc.cwd, user = proc.user, stdin = true, output = "inherit" })
+    env = proc.env, cwd = proc.cwd, user = proc.user, stdin = true, output = "inherit",
+    tty = proc.tty })
   if not code then
     io.stderr:write("vc-runtime: ", tostring(err), "\n")
     return 255
