@@ -6,7 +6,12 @@ local support = require "support"
 
 local ROOTFS = support.project .. "/build/rootfs"
 local GUEST = support.project .. "/build/guest/vmlinux"
-local RUNTIME = support.project .. "/build/vc-runtime"
+-- vc-runtime is the vc under test (support.bin: the plain or the
+-- sanitized build) under that name.
+local BINDIR = support.project .. "/build/spec-runtime/" .. support.bin:match("[^/]+$")
+local RUNTIME = BINDIR .. "/vc-runtime"
+assert(os.execute("mkdir -p " .. support.quote(BINDIR) .. " && ln -sf "
+                  .. support.quote(support.bin) .. " " .. support.quote(RUNTIME)))
 local REAPER = support.project .. "/spec/fixtures/subreaper.py"
 local PTY = support.project .. "/spec/fixtures/pty_session.py"
 local q = support.quote
