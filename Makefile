@@ -49,9 +49,9 @@ AGENT_SAN_OBJS := $(AGENT_SRCS:src/%.c=build/asan/agent-obj/%.o)
 all: build/vc build/vc-runtime build/vc-agent build/luac.stamp
 
 # vc-runtime, the OCI runtime command line (lua/vc/cli/oci.lua), is vc
-# under that name.
+# under that name: a hard link, as tools resolve symbolic links.
 build/vc-runtime: build/vc
-	ln -sf vc $@
+	ln -f build/vc $@
 
 # vc's Lua modules compiled (scripts/luacache.lua): loading them is ~15x
 # faster than compiling them at each start; vc uses one only while it is
@@ -189,7 +189,7 @@ bench: all rootfs guest
 install: build/vc build/vc-agent
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/vc
 	install -m 0755 build/vc $(DESTDIR)$(PREFIX)/bin/vc
-	ln -sf vc $(DESTDIR)$(PREFIX)/bin/vc-runtime
+	ln -f $(DESTDIR)$(PREFIX)/bin/vc $(DESTDIR)$(PREFIX)/bin/vc-runtime
 	install -m 0755 build/vc-agent $(DESTDIR)$(PREFIX)/bin/vc-agent
 	cp -R lua examples cni $(DESTDIR)$(PREFIX)/share/vc/
 	if [ -d policies ]; then cp -R policies $(DESTDIR)$(PREFIX)/share/vc/; fi

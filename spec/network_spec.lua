@@ -267,3 +267,29 @@ for _, backend in ipairs(BACKENDS) do
     end)
   end)
 end
+
+describe("the networks policy", function()
+  it("pins the networks a pod may join", function()
+    local dir = support.tmpdir()
+    local function check(network, annotations)
+      local file = dir .. "/pod.json"
+      support.write_file(file, require("cjson").encode {
+        hypervisor = "namespace", network = network, annotations = annotations,
+        containers = { { id = "c", rootfs = ROOTFS, argv = { "/bin/true" } } } })
+      return support.vc(dir, { "policy", "check", "--policy", "networks", file })
+    end
+    local r = check { cni = "vc" }
+    assert.equal(0, r.code, r.stderr)
+    r = check { cni = "other" }
+    assert.equal(1, r.code)
+    assert.matches("network other: not one of the allowed networks %(vc%)", r.stdout .. r.stderr)
+    local inline = support.test_network(60).list
+    r = check { cni = inline }
+    assert.equal(1, r.code)
+    assert.matches("a conflist of its own needs the pod annotation vc%.network%.custom=true",
+                   r.stdout .. r.stderr)
+    r = check({ cni = inline }, { ["vc.network.custom"] = "true" })
+    assert.equal(0, r.code, r.stderr)
+    support.rmtree(dir)
+  end)
+end)

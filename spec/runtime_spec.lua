@@ -10,7 +10,7 @@ local GUEST = support.project .. "/build/guest/vmlinux"
 -- sanitized build) under that name.
 local BINDIR = support.project .. "/build/spec-runtime/" .. support.bin:match("[^/]+$")
 local RUNTIME = BINDIR .. "/vc-runtime"
-assert(os.execute("mkdir -p " .. support.quote(BINDIR) .. " && ln -sf "
+assert(os.execute("mkdir -p " .. support.quote(BINDIR) .. " && ln -f "
                   .. support.quote(support.bin) .. " " .. support.quote(RUNTIME)))
 local REAPER = support.project .. "/spec/fixtures/subreaper.py"
 local PTY = support.project .. "/spec/fixtures/pty_session.py"
