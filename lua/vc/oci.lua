@@ -5,6 +5,7 @@
 -- mqueue and tmpfs mounts, the namespaces) is vc's as it always does it,
 -- and the pod's policies judge the rest like any config.
 local cjson = require "cjson.safe"
+local security = require "vc.security"
 local storage = require "vc.core.storage"
 
 local M = {}
@@ -49,6 +50,22 @@ function M.load(bundle)
     return nil, path .. ": root.path is required"
   end
   return spec
+end
+
+-- The bundle's capabilities (its bounding set, which engines give in
+-- full) as vc's changes to its default set: what it adds, what it drops.
+local function capabilities(p)
+  local caps = type(p.capabilities) == "table" and p.capabilities.bounding
+  if type(caps) ~= "table" then return nil end
+  local want, default = {}, {}
+  for _, c in ipairs(caps) do if type(c) == "string" then want[c] = true end end
+  for _, c in ipairs(security.DEFAULT_CAPABILITIES) do default[c] = true end
+  local add, drop = {}, {}
+  for c in pairs(want) do if not default[c] then add[#add + 1] = c end end
+  for c in pairs(default) do if not want[c] then drop[#drop + 1] = c end end
+  table.sort(add)
+  table.sort(drop)
+  return { add = add, drop = drop }
 end
 
 local function strings(t)
@@ -118,7 +135,12 @@ function M.pod_config(id, bundle, spec)
       terminal = p.terminal == true, stdin = true,
       mounts = mounts, resources = resources,
       annotations = annotations,
-      security = { read_only_rootfs = spec.root.readonly == true or nil },
+      security = {
+        read_only_rootfs = spec.root.readonly == true or nil,
+        -- (what is wider than vc's default the policies judge)
+        no_new_privileges = p.noNewPrivileges == false and false or nil,
+        capabilities = capabilities(p),
+      },
     } },
   }
 end

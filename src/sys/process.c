@@ -113,7 +113,11 @@ int vc_sibling_program(const char *name, char *out, size_t size,
     return vc_fail(err, EINVAL, "/proc/self/exe: %s", exe);
   *slash = '\0';
   const char *self = slash + 1;
-  const char *suffix = strncmp(self, "vc", 2) == 0 ? self + 2 : "";
+  /* vc-asan's is vc-agent-asan; vc-runtime is vc (vc-runtime-asan,
+   * vc-asan) under another name */
+  const char *suffix = strncmp(self, "vc-runtime", 10) == 0 ? self + 10
+                       : strncmp(self, "vc", 2) == 0        ? self + 2
+                                                            : "";
   if ((size_t)snprintf(out, size, "%s/%s%s", exe, name, suffix) >= size)
     return vc_fail(err, ENAMETOOLONG, "%s/%s", exe, name);
   return 0;

@@ -98,7 +98,9 @@ end
 
 function M.main(argv)
   -- installed as vc-runtime too: the OCI runtime command line
-  if tostring(argv[0]):match("vc%-runtime$") then return require("vc.cli.oci").main(argv) end
+  if tostring(argv[0]):match("vc%-runtime[%w-]*$") then
+    return require("vc.cli.oci").main(argv)
+  end
   local ok, res = xpcall(dispatch, handler, argv)
   if ok then return res or 0 end
   if args.is_usage(res) then
