@@ -127,41 +127,35 @@ describe("crash consistency (VC_CRASH_SEED=" .. SEED .. ")", function()
   end)
 
   it("survives SIGKILLs of lifecycle commands on networked namespace pods", function()
-    local net = support.test_network(30)
-    local cfg = root .. "/pod.json"
-    support.write_file(cfg, cjson.encode {
-      hypervisor = "namespace", network = { cni = net.list, ports = { { host = 20030,
-                                                                        container = 80 } } },
-      containers = { { id = "c", rootfs = ROOTFS, argv = { "/bin/sleep", "600" },
-                       stop_timeout = 1 } } })
-    -- network setup and teardown take 100-300 ms: kills land in them
-    local ok, err = pcall(function()
+    support.with_test_network(30, function(net)
+      local cfg = root .. "/pod.json"
+      support.write_file(cfg, cjson.encode {
+        hypervisor = "namespace", network = { cni = net.list, ports = { { host = 20030,
+                                                                          container = 80 } } },
+        containers = { { id = "c", rootfs = ROOTFS, argv = { "/bin/sleep", "600" },
+                         stop_timeout = 1 } } })
+      -- network setup and teardown take 100-300 ms: kills land in them
       local killed = crash_loop(root, cfg, { "a", "b" }, 40, 400)
       assert.equal(40, killed)
       check_and_clean(root)
       assert.equal("", support.net_traces(net.name, net.bridge, net.prefix))
     end)
-    support.drop_test_network(net)
-    assert(ok, err)
   end)
 
   local it_vm = support.read_file(GUEST) and it
     or function(name) pending(name .. ": no guest image (make guest)") end
 
   it_vm("survives SIGKILLs of lifecycle commands on networked qemu pods", function()
-    local net = support.test_network(31)
-    local cfg = root .. "/pod.json"
-    support.write_file(cfg, cjson.encode {
-      vm = { memory_mib = 128 }, network = { cni = net.list },
-      containers = { { id = "c", rootfs = ROOTFS, argv = { "/bin/sleep", "600" },
-                       stop_timeout = 1 } } })
-    local ok, err = pcall(function()
+    support.with_test_network(31, function(net)
+      local cfg = root .. "/pod.json"
+      support.write_file(cfg, cjson.encode {
+        vm = { memory_mib = 128 }, network = { cni = net.list },
+        containers = { { id = "c", rootfs = ROOTFS, argv = { "/bin/sleep", "600" },
+                         stop_timeout = 1 } } })
       local killed = crash_loop(root, cfg, { "v1", "v2" }, 10, 2500)
       assert.equal(10, killed)
       check_and_clean(root)
       assert.equal("", support.net_traces(net.name, net.bridge, net.prefix))
     end)
-    support.drop_test_network(net)
-    assert(ok, err)
   end)
 end)

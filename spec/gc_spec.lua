@@ -98,8 +98,7 @@ describe("vc gc", function()
   end)
 
   it("releases the network of a pod killed in its setup, with or without a result", function()
-    local net = support.test_network(40)
-    local ok, err = pcall(function()
+    support.with_test_network(40, function(net)
       for _, cut in ipairs { "after ADD", "during ADD" } do
         assert(vc.pod.run {
           id = "netted", hypervisor = "namespace", network = { cni = net.list },
@@ -119,8 +118,6 @@ describe("vc gc", function()
         assert.equal("", support.net_traces(net.name, net.bridge, net.prefix), cut)
       end
     end)
-    support.drop_test_network(net)
-    assert(ok, err)
   end)
 
   it("removes a network namespace of this store that no pod accounts for", function()

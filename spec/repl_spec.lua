@@ -80,6 +80,17 @@ describe("vc repl", function()
     return list
   end
 
+  -- Pod "ns" on the namespace backend, its container "app" sleeping.
+  local function ns_pod()
+    local rootfs = root .. "/rootfs"
+    assert(os.execute("cp -a " .. q(ROOTFS) .. " " .. q(rootfs)))
+    assert(vc.pod.run {
+      id = "ns", hypervisor = "namespace",
+      containers = { { id = "app", rootfs = rootfs, argv = { "/bin/sleep", "600" },
+                       stop_timeout = 1 } },
+    })
+  end
+
   local function mock_pod(id)
     return assert(vc.pod.create { id = id, hypervisor = "mock" })
   end
@@ -264,13 +275,7 @@ describe("vc repl", function()
     end)
 
     it("interrupts a long wait on a container and keeps it and its pod as they were", function()
-      local rootfs = root .. "/rootfs"
-      assert(os.execute("cp -a " .. q(ROOTFS) .. " " .. q(rootfs)))
-      assert(vc.pod.run {
-        id = "ns", hypervisor = "namespace",
-        containers = { { id = "app", rootfs = rootfs, argv = { "/bin/sleep", "600" },
-                         stop_timeout = 1 } },
-      })
+      ns_pod()
       session(steps(
         { line('c = pod("ns"):container "app"') },
         { { send = "print('waiting') return c:wait()\r" }, { expect = "^waiting$" },
@@ -287,13 +292,7 @@ describe("vc repl", function()
     end)
 
     it("gives the terminal to c:shell() and takes it back after", function()
-      local rootfs = root .. "/rootfs"
-      assert(os.execute("cp -a " .. q(ROOTFS) .. " " .. q(rootfs)))
-      assert(vc.pod.run {
-        id = "ns", hypervisor = "namespace",
-        containers = { { id = "app", rootfs = rootfs, argv = { "/bin/sleep", "600" },
-                         stop_timeout = 1 } },
-      })
+      ns_pod()
       session(steps(
         { line('c = pod("ns"):container "app"') },
         { { send = "c:shell()\r" }, { expect = "# $" }, { mode = "raw" },

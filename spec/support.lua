@@ -164,6 +164,15 @@ function M.drop_test_network(net)
   os.execute("rm -rf " .. M.quote("/var/lib/cni/networks/" .. net.name))
 end
 
+-- fn(net) on test network n, whose bridge and lease folder are removed
+-- after it, whatever fn does; fn's error is raised again then.
+function M.with_test_network(n, fn)
+  local net = M.test_network(n)
+  local ok, err = pcall(fn, net)
+  M.drop_test_network(net)
+  if not ok then error(err, 0) end
+end
+
 -- Every file below dir with its content, for "store unchanged" checks.
 function M.snapshot(dir)
   local p = assert(io.popen("cd " .. M.quote(dir) ..

@@ -14,6 +14,7 @@ local cni = setmetatable({}, { __index = function(t, k)
   return mod[k]
 end })
 local failure = require "vc.failure"
+local host = require "vc.core.host"
 local log = require "vc.log"
 local process = require "vc.core.process"
 local store = require "vc.store"
@@ -57,8 +58,7 @@ end
 
 local function program(names)
   for _, p in ipairs(names) do
-    local f = io.open(p)
-    if f then f:close() return p end
+    if host.kind(p) == "file" then return p end
   end
   return nil
 end
@@ -105,9 +105,7 @@ local function ip(...)
 end
 
 local function exists(path)
-  local f = io.open(path)
-  if f then f:close() return true end
-  return false
+  return host.kind(path) ~= nil
 end
 
 --- The conflist a network config names (or holds), or raise.
@@ -385,14 +383,14 @@ end
 function M.agent_payload(st, cfg, extra)
   if not M.wanted(cfg) then return nil end
   local rec = store.read_opt(st, cfg.id, nil, "network") or {}
-  local host = hostname_of(cfg)
+  local name = hostname_of(cfg)
   local hosts = { "127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback" }
   for _, a in ipairs(addresses(rec.result)) do
-    hosts[#hosts + 1] = a:match("^[^/]+") .. "\t" .. host
+    hosts[#hosts + 1] = a:match("^[^/]+") .. "\t" .. name
   end
   local payload = {
-    hostname = host,
-    hostname_file = host .. "\n",
+    hostname = name,
+    hostname_file = name .. "\n",
     hosts = table.concat(hosts, "\n") .. "\n",
     resolv_conf = resolv_conf(cfg, rec.result),
   }

@@ -5,6 +5,7 @@
 -- mqueue and tmpfs mounts, the namespaces) is vc's as it always does it,
 -- and the pod's policies judge the rest like any config.
 local cjson = require "cjson.safe"
+local host = require "vc.core.host"
 local security = require "vc.security"
 local storage = require "vc.core.storage"
 
@@ -23,12 +24,6 @@ local function read(path)
   local text = f:read("a")
   f:close()
   return text
-end
-
-local function is_dir(path)
-  local p = io.open(path .. "/.")
-  if p then p:close() return true end
-  return false
 end
 
 --- The decoded config.json of bundle dir, or nil and runc's kind of message.
@@ -108,7 +103,7 @@ function M.pod_config(id, bundle, spec)
     end)()
     if bind and not OWN_TYPES[m.type or ""] and type(dest) == "string" and
        type(src) == "string" and dest:sub(1, 5) ~= "/dev/" and dest ~= "/dev" and
-       is_dir(src) then
+       host.kind(src) == "directory" then
       local ro = false
       for _, o in ipairs(opts) do if o == "ro" then ro = true end end
       local tag = "v" .. (#volumes + 1)
