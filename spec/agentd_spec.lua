@@ -172,8 +172,8 @@ describe("vc-agent", function()
     assert.equal("/bin/sleep\x00100\x00", out)
     code, out = exec("box", { argv = { "/bin/ls", "/dev" } })
     assert.equal(0, code)
-    assert.same({ "fd", "full", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin",
-                  "stdout", "tty", "urandom", "zero" },
+    assert.same({ "fd", "full", "mqueue", "null", "ptmx", "pts", "random", "shm", "stderr",
+                  "stdin", "stdout", "tty", "urandom", "zero" },
                 (function()
                   local t = {}
                   for name in out:gmatch("%S+") do t[#t + 1] = name end

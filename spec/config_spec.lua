@@ -6,6 +6,7 @@ local support = require("support")
 local DEFAULT_SECURITY = {
   privileged = false, no_new_privileges = true, read_only_rootfs = false,
   seccomp = "default", capabilities = { add = {}, drop = {} },
+  masked_paths = {}, readonly_paths = {},
 }
 
 -- A valid pod config, fresh each call.

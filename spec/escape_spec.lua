@@ -180,6 +180,54 @@ for _, backend in ipairs(BACKENDS) do
       assert.is_not.equal(0, code)
     end)
 
+    it("gives the capability sets, groups, masked and read-only paths the config asks",
+       function()
+      assert(os.execute("mkdir -p " .. q(rootfs .. "/secret") .. " && echo s > "
+                        .. q(rootfs .. "/secret/key") .. " && echo f > " .. q(rootfs .. "/frozen")
+                        .. " && echo staff:x:50: >> " .. q(rootfs .. "/etc/group")))
+      local sets = { "CAP_NET_BIND_SERVICE", "CAP_KILL" }
+      local p = assert(run("sets", {
+        user = "1000:1000", groups = { 5, "staff" },
+        security = { capabilities = { effective = sets, permitted = sets, inheritable = sets,
+                                      ambient = { "CAP_NET_BIND_SERVICE" } },
+                     masked_paths = { "/secret" }, readonly_paths = { "/frozen" } },
+      }, { hostname = "pod-host" }))
+      local c = p:container("c")
+      local _, status = c:exec { "/bin/cat", "/proc/self/status" }
+      local want = (1 << security.capability_number("CAP_NET_BIND_SERVICE"))
+                   | (1 << security.capability_number("CAP_KILL"))
+      -- a non-root user with what the sets give; after its execve (of cat)
+      -- the kernel leaves it the ambient set as effective and permitted
+      local amb = 1 << security.capability_number("CAP_NET_BIND_SERVICE")
+      assert.equal(amb, tonumber(status_field(status, "CapEff"), 16))
+      assert.equal(amb, tonumber(status_field(status, "CapPrm"), 16))
+      assert.equal(want, tonumber(status_field(status, "CapInh"), 16))
+      assert.equal(amb, tonumber(status_field(status, "CapAmb"), 16))
+      assert.equal(DEFAULT_MASK, tonumber(status_field(status, "CapBnd"), 16))
+      local _, ids = c:exec { "/bin/id", "-G" }
+      local groups = {}
+      for g in ids:gmatch("%d+") do groups[#groups + 1] = tonumber(g) end
+      table.sort(groups)
+      assert.same({ 5, 50, 1000 }, groups)
+      local code, out = c:exec { "/bin/ls", "-A", "/secret" }
+      assert.equal(0, code)
+      assert.equal("", out)     -- an empty tmpfs over it
+      code = c:exec { "/bin/cat", "/secret/key" }
+      assert.is_not.equal(0, code)
+      code = c:exec { "/bin/sh", "-c", "echo x > /frozen" }
+      assert.is_not.equal(0, code)
+      local _, host = c:exec { "/bin/hostname" }
+      assert.equal("pod-host\n", host)
+      -- root with no sets given keeps the default set, no inheritable, no ambient
+      local r = assert(run("plain"))
+      _, status = r:container("c"):exec { "/bin/cat", "/proc/self/status" }
+      assert.equal(DEFAULT_MASK, tonumber(status_field(status, "CapEff"), 16))
+      assert.equal(0, tonumber(status_field(status, "CapInh"), 16))
+      assert.equal(0, tonumber(status_field(status, "CapAmb"), 16))
+      _, host = r:container("c"):exec { "/bin/hostname" }   -- (no network: the container ID)
+      assert.equal("c\n", host)
+    end)
+
     it("refuses malformed security configs before storing anything", function()
       local cases = {
         { { security = { capabilities = { add = { "CAP_FLY" } } } },
@@ -195,6 +243,20 @@ for _, backend in ipairs(BACKENDS) do
         { { security = { selinux = true } }, "containers[1].security.selinux: unknown key" },
         { { rlimits = { nofile = { soft = 10, hard = 5 } } },
           "containers[1].rlimits.nofile: the soft limit is above the hard limit" },
+        { { security = { capabilities = { effective = { "CAP_SYS_ADMIN" } } } },
+          "containers[1].security.capabilities.effective: CAP_SYS_ADMIN is not in the bounding"
+          .. " set (add it)" },
+        { { security = { capabilities = { permitted = { "CAP_KILL" },
+                                          ambient = { "CAP_KILL" } } } },
+          "containers[1].security.capabilities.ambient: CAP_KILL is not both permitted and"
+          .. " inheritable" },
+        { { security = { masked_paths = { "secret" } } },
+          'containers[1].security.masked_paths[1]: expected an absolute path without \'..\','
+          .. ' got "secret"' },
+        { { security = { readonly_paths = { "/a/../etc" } } },
+          "containers[1].security.readonly_paths[1]: expected an absolute path without" },
+        { { groups = { -1 } },
+          "containers[1].groups[1]: expected a gid (an integer >= 0) or a group name, got -1" },
       }
       support.write_file(root .. "/bad.json", "{ not json")
       for _, case in ipairs(cases) do

@@ -202,6 +202,16 @@ local function list_of(item, what, unique)
   end
 end
 
+-- More supplementary groups: gids (integers) or names, kept as strings.
+local groups = list_of(function(v, path)
+  if type(v) == "string" and user_part(v) then return v end
+  local i = math.type(v) == "integer" and v or (type(v) == "number" and math.tointeger(v))
+  if not i or i < 0 or i > 0xfffffffe then
+    return fail(path, "expected a gid (an integer >= 0) or a group name, got %s", shown(v))
+  end
+  return tostring(i)
+end, "a list of groups (gids or names)")
+
 local function sorted_keys(t)
   local keys = {}
   for k in next, t do keys[#keys + 1] = k end
@@ -306,6 +316,7 @@ local container = record {
   { "env", env, default = {} },
   { "cwd", abspath, default = "/" },
   { "user", user },
+  { "groups", groups },
   { "terminal", boolean, default = false },
   { "stdin", boolean, default = false },
   { "mounts", list_of(record {
@@ -412,6 +423,7 @@ end
 local pod = record {
   { "id", id },
   { "hypervisor", hypervisor },
+  { "hostname", hostname },
   { "vm", record {
       { "cpus", integer(1, 64) },
       { "memory_mib", integer(64, 65536) },

@@ -190,6 +190,7 @@ function Container:exec(argv, opts)
   return failure.catch(function()
     local norm = failure.check(config.container({
       id = self.id, rootfs = "/", argv = argv, env = opts.env, cwd = opts.cwd, user = opts.user,
+      groups = opts.groups,
     }, "exec"))
     local agent <close>, rec, ccfg = agent_for(self, "exec")
     if rec.state ~= "running" then
@@ -202,6 +203,7 @@ function Container:exec(argv, opts)
       argv = norm.argv, env = env,
       cwd = opts.cwd and norm.cwd or ccfg.cwd,
       user = opts.user and norm.user or ccfg.user,
+      groups = opts.groups and norm.groups or (not opts.user and ccfg.groups or nil),
     }
     return failure.check(agent:exec(self.id, proc, opts.output or "capture", opts.stdin,
                                     opts.tty and true or false))

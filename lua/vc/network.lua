@@ -346,6 +346,7 @@ end
 
 -- A hostname from a pod ID (RFC 1123: letters, digits, '-', '.').
 local function hostname_of(cfg)
+  if cfg.hostname then return cfg.hostname end
   if cfg.network.hostname then return cfg.network.hostname end
   local h = cfg.id:gsub("[^A-Za-z0-9.-]", "-"):sub(1, 63):gsub("^[-.]+", ""):gsub("[-.]+$", "")
   return h ~= "" and h or "pod"
@@ -381,7 +382,9 @@ end
 --- What the agent gets in create_pod's "network" (JSON text), or nil.
 -- extra: fields for a VM's guest (interfaces, routes).
 function M.agent_payload(st, cfg, extra)
-  if not M.wanted(cfg) then return nil end
+  if not M.wanted(cfg) then
+    return cfg.hostname and cni.encode { hostname = cfg.hostname } or nil
+  end
   local rec = store.read_opt(st, cfg.id, nil, "network") or {}
   local name = hostname_of(cfg)
   local hosts = { "127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback" }

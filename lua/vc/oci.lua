@@ -47,20 +47,63 @@ function M.load(bundle)
   return spec
 end
 
--- The bundle's capabilities (its bounding set, which engines give in
--- full) as vc's changes to its default set: what it adds, what it drops.
+local function names(list)
+  local out = {}
+  for _, c in ipairs(type(list) == "table" and list or {}) do
+    if type(c) == "string" then out[#out + 1] = c end
+  end
+  return out
+end
+
+local function set(list)
+  local out = {}
+  for _, c in ipairs(list) do out[c] = true end
+  return out
+end
+
+-- The bundle's capabilities: its bounding set as vc's changes to its
+-- default set (what it adds, what it drops: what the policies judge), and
+-- its other sets as they are, each cut to the bounding set, the ambient
+-- one to what is permitted and inheritable (what the kernel would keep).
 local function capabilities(p)
-  local caps = type(p.capabilities) == "table" and p.capabilities.bounding
-  if type(caps) ~= "table" then return nil end
-  local want, default = {}, {}
-  for _, c in ipairs(caps) do if type(c) == "string" then want[c] = true end end
-  for _, c in ipairs(security.DEFAULT_CAPABILITIES) do default[c] = true end
-  local add, drop = {}, {}
-  for c in pairs(want) do if not default[c] then add[#add + 1] = c end end
-  for c in pairs(default) do if not want[c] then drop[#drop + 1] = c end end
-  table.sort(add)
-  table.sort(drop)
-  return { add = add, drop = drop }
+  local c = type(p.capabilities) == "table" and p.capabilities or nil
+  if not c then return nil end
+  local bounding = set(names(c.bounding))
+  local default = set(security.DEFAULT_CAPABILITIES)
+  local out = { add = {}, drop = {} }
+  for cap in pairs(bounding) do if not default[cap] then out.add[#out.add + 1] = cap end end
+  for cap in pairs(default) do if not bounding[cap] then out.drop[#out.drop + 1] = cap end end
+  table.sort(out.add)
+  table.sort(out.drop)
+  local within = {}
+  for _, key in ipairs { "effective", "permitted", "inheritable", "ambient" } do
+    local l = {}
+    for _, cap in ipairs(names(c[key])) do
+      if bounding[cap] and (key ~= "ambient" or within.permitted[cap] and within.inheritable[cap])
+      then l[#l + 1] = cap end
+    end
+    out[key], within[key] = l, set(l)
+  end
+  return out
+end
+
+-- process.rlimits ({ type = "RLIMIT_NOFILE", soft, hard }) as vc's.
+local function rlimits(list)
+  if type(list) ~= "table" or #list == 0 then return nil end
+  local out = {}
+  for _, r in ipairs(list) do
+    local name = type(r) == "table" and type(r.type) == "string" and
+                 r.type:match("^RLIMIT_(%u+)$")
+    if name then
+      local function value(v)
+        -- RLIM_INFINITY (2^64-1) decodes as a float beyond an integer
+        if type(v) ~= "number" or v < 0 or v >= security.MAX_VALUE then return "unlimited" end
+        return math.tointeger(v) or math.floor(v)
+      end
+      out[name:lower()] = { soft = value(r.soft), hard = value(r.hard) }
+    end
+  end
+  return out
 end
 
 local function strings(t)
@@ -71,17 +114,28 @@ local function strings(t)
   return out
 end
 
+--- process.user as vc's user ("uid:gid") and groups (additionalGids).
+function M.user(u)
+  if type(u) ~= "table" then return nil end
+  local user
+  if u.uid or u.gid then
+    user = ("%d:%d"):format(math.tointeger(u.uid or 0) or 0, math.tointeger(u.gid or 0) or 0)
+  end
+  local groups
+  if type(u.additionalGids) == "table" and #u.additionalGids > 0 then
+    groups = {}
+    for i, g in ipairs(u.additionalGids) do groups[i] = g end
+  end
+  return user, groups
+end
+
 --- The vc pod config for container id from bundle (absolute) and its spec.
 function M.pod_config(id, bundle, spec)
   local p = spec.process
   local root = spec.root.path
   if root:sub(1, 1) ~= "/" then root = bundle .. "/" .. root end
   root = assert(storage.abspath(root))
-  local user
-  if type(p.user) == "table" and (p.user.uid or p.user.gid) then
-    user = ("%d:%d"):format(math.tointeger(p.user.uid or 0) or 0,
-                            math.tointeger(p.user.gid or 0) or 0)
-  end
+  local user, groups = M.user(p.user)
   local annotations = strings(spec.annotations)
   local resources = {}
   local res = type(spec.linux) == "table" and spec.linux.resources or nil
@@ -118,23 +172,31 @@ function M.pod_config(id, bundle, spec)
       network = { netns = ns.path }
     end
   end
+  local linux = type(spec.linux) == "table" and spec.linux or {}
   return {
     id = id,
     hypervisor = annotations[M.HYPERVISOR_ANNOTATION] or nil,
     annotations = annotations,
     volumes = volumes,
     network = network,
+    hostname = type(spec.hostname) == "string" and spec.hostname ~= "" and spec.hostname or nil,
     containers = { {
       id = id, rootfs = root, argv = p.args,
       env = type(p.env) == "table" and p.env or {}, cwd = p.cwd or "/", user = user,
+      groups = groups,
       terminal = p.terminal == true, stdin = true,
       mounts = mounts, resources = resources,
       annotations = annotations,
+      rlimits = rlimits(p.rlimits),
       security = {
         read_only_rootfs = spec.root.readonly == true or nil,
+        -- as runc and crun: no_new_privs only when the bundle asks
+        no_new_privileges = p.noNewPrivileges == true,
         -- (what is wider than vc's default the policies judge)
-        no_new_privileges = p.noNewPrivileges == false and false or nil,
         capabilities = capabilities(p),
+        masked_paths = linux.maskedPaths,
+        readonly_paths = linux.readonlyPaths,
+        seccomp = type(linux.seccomp) == "table" and linux.seccomp or nil,
       },
     } },
   }

@@ -52,6 +52,7 @@ function M.container_spec(ccfg)
     env = ccfg.env,
     cwd = ccfg.cwd,
     user = ccfg.user,
+    groups = ccfg.groups,
     terminal = ccfg.terminal,
     stdin = ccfg.stdin,
     mounts = ccfg.mounts,

@@ -293,17 +293,81 @@ function M.load_seccomp(file, path)
   return out
 end
 
---- config.security: { privileged, capabilities = { add, drop },
--- seccomp = "default" | "unconfined" | FILE.json | profile,
--- no_new_privileges, read_only_rootfs }, with its defaults; a seccomp
--- file is read now and kept as the profile it holds.
+-- Absolute paths, without "..".
+local function abs_paths(v, path)
+  if not is_list(v) then return fail(path, "expected a list of absolute paths") end
+  local out = {}
+  for i, p in ipairs(v) do
+    if type(p) ~= "string" or p:sub(1, 1) ~= "/" or #p > 4096 or p:find("\0", 1, true)
+       or ("/" .. p .. "/"):find("/%.%./") then
+      return fail(path .. "[" .. i .. "]", "expected an absolute path without '..', got %s",
+                  type(p) == "string" and ("%q"):format(p) or type(p))
+    end
+    out[i] = p
+  end
+  return out
+end
+
+local SETS = { "effective", "permitted", "inheritable", "ambient" }
+
+-- The capability sets a config gives (an OCI bundle's): when one is
+-- given all four are (a missing one is empty), each within the bounding
+-- set, the ambient one within the permitted and inheritable ones (the
+-- kernel's rule).
+local function check_sets(caps, out, path)
+  local given = false
+  for _, key in ipairs(SETS) do given = given or caps[key] ~= nil end
+  if not given then return true end
+  local bounding = M.capabilities(out)
+  local sets = {}
+  for _, key in ipairs(SETS) do
+    local list, err = cap_list(caps[key] or {}, path .. "." .. key)
+    if not list then return nil, err end
+    local set = {}
+    for i, c in ipairs(list) do
+      if c == "ALL" then
+        return fail(path .. "." .. key .. "[" .. i .. "]", '"ALL" is for add and drop only')
+      end
+      if not bounding[c] then
+        return fail(path .. "." .. key, "%s is not in the bounding set (add it)", c)
+      end
+      set[c] = true
+    end
+    sets[key] = set
+    out.capabilities[key] = list
+  end
+  for c in pairs(sets.ambient) do
+    if not (sets.permitted[c] and sets.inheritable[c]) then
+      return fail(path .. ".ambient", "%s is not both permitted and inheritable", c)
+    end
+  end
+  return true
+end
+
+--- config.security: { privileged, capabilities = { add, drop [,
+-- effective, permitted, inheritable, ambient] }, seccomp = "default" |
+-- "unconfined" | FILE.json | profile, no_new_privileges, read_only_rootfs,
+-- masked_paths, readonly_paths }, with its defaults. add and drop change
+-- the default (bounding) set; the four sets, when given, are exactly what
+-- the process has, whatever its user (else root has the bounding set and
+-- another user none, as after a setuid). The paths are masked and made
+-- read-only besides vc's own. A seccomp file is read now and kept as the
+-- profile it holds.
 function M.check_security(v, path)
   if type(v) ~= "table" then return fail(path, "expected a table, got %s", type(v)) end
   local ok, err = known_keys(v, path, { privileged = true, capabilities = true, seccomp = true,
-                                        no_new_privileges = true, read_only_rootfs = true })
+                                        no_new_privileges = true, read_only_rootfs = true,
+                                        masked_paths = true, readonly_paths = true })
   if not ok then return nil, err end
   local out = { privileged = false, no_new_privileges = true, read_only_rootfs = false,
-                seccomp = "default", capabilities = { add = {}, drop = {} } }
+                seccomp = "default", capabilities = { add = {}, drop = {} },
+                masked_paths = {}, readonly_paths = {} }
+  for _, key in ipairs { "masked_paths", "readonly_paths" } do
+    if v[key] ~= nil then
+      out[key], err = abs_paths(v[key], join(path, key))
+      if err then return nil, err end
+    end
+  end
   for _, key in ipairs { "privileged", "no_new_privileges", "read_only_rootfs" } do
     if v[key] ~= nil then
       if type(v[key]) ~= "boolean" then
@@ -316,7 +380,8 @@ function M.check_security(v, path)
     local caps = v.capabilities
     local cp = join(path, "capabilities")
     if type(caps) ~= "table" then return fail(cp, "expected { add = {...}, drop = {...} }") end
-    ok, err = known_keys(caps, cp, { add = true, drop = true })
+    ok, err = known_keys(caps, cp, { add = true, drop = true, effective = true,
+                                     permitted = true, inheritable = true, ambient = true })
     if not ok then return nil, err end
     for _, key in ipairs { "add", "drop" } do
       if caps[key] ~= nil then
@@ -324,6 +389,8 @@ function M.check_security(v, path)
         if err then return nil, err end
       end
     end
+    ok, err = check_sets(caps, out, cp)
+    if not ok then return nil, err end
   end
   local sc = v.seccomp
   if type(sc) == "table" then
@@ -423,6 +490,17 @@ end
 local RLIMIT_NAMES = {}
 for _, n in ipairs(M.RLIMITS) do RLIMIT_NAMES[n] = "RLIMIT_" .. n:upper() end
 
+-- a's items, then b's that a has not.
+local function union(a, b)
+  local out, seen = {}, {}
+  for _, list in ipairs { a, b or {} } do
+    for _, x in ipairs(list) do
+      if not seen[x] then out[#out + 1], seen[x] = x, true end
+    end
+  end
+  return out
+end
+
 --- What the agent applies to a container (a validated config, defaults
 -- filled): the spec's `security` (src/core/spec.h, struct vc_security).
 function M.effective(ccfg)
@@ -431,6 +509,18 @@ function M.effective(ccfg)
   local list = {}
   for _, name in ipairs(M.CAPABILITIES) do
     if caps[name] then list[#list + 1] = name end
+  end
+  local sets
+  if not sec.privileged and sec.capabilities.effective then
+    sets = {}
+    for _, key in ipairs(SETS) do
+      local given = set_of(sec.capabilities[key])
+      local l = {}
+      for _, name in ipairs(M.CAPABILITIES) do
+        if given[name] then l[#l + 1] = name end
+      end
+      sets[key] = l
+    end
   end
   local limits = {}
   for name, l in pairs(M.DEFAULT_RLIMITS) do limits[name] = l end
@@ -455,8 +545,9 @@ function M.effective(ccfg)
     no_new_privileges = sec.no_new_privileges,
     read_only_rootfs = sec.read_only_rootfs,
     capabilities = list,
-    masked_paths = sec.privileged and {} or M.MASKED_PATHS,
-    readonly_paths = sec.privileged and {} or M.READONLY_PATHS,
+    capability_sets = sets,
+    masked_paths = sec.privileged and {} or union(M.MASKED_PATHS, sec.masked_paths),
+    readonly_paths = sec.privileged and {} or union(M.READONLY_PATHS, sec.readonly_paths),
     rlimits = rlimits,
     seccomp = seccomp,
   }

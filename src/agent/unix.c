@@ -314,6 +314,8 @@ static void write_process(vc_jw_t *w, const vc_process_t *p) {
     vc_jw_key(w, "user");
     vc_jw_string(w, p->user);
   }
+  if (p->groups != NULL && p->groups[0] != NULL)
+    write_strv(w, "groups", p->groups);
 }
 
 static int unix_create_pod(vc_agent_t *a, const vc_vm_spec_t *pod,
@@ -443,6 +445,15 @@ static void write_security(vc_jw_t *w, const struct vc_security *s) {
   vc_jw_key(w, "read_only_rootfs");
   vc_jw_bool(w, s->read_only_rootfs);
   write_strv(w, "capabilities", s->capabilities);
+  if (s->cap_sets) {
+    vc_jw_key(w, "capability_sets");
+    vc_jw_object(w);
+    write_strv(w, "effective", s->cap_effective);
+    write_strv(w, "permitted", s->cap_permitted);
+    write_strv(w, "inheritable", s->cap_inheritable);
+    write_strv(w, "ambient", s->cap_ambient);
+    vc_jw_end(w, '}');
+  }
   write_strv(w, "masked_paths", s->masked_paths);
   write_strv(w, "readonly_paths", s->readonly_paths);
   vc_jw_key(w, "rlimits");

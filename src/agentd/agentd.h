@@ -117,6 +117,8 @@ typedef struct sec {
   bool no_new_privs;
   bool read_only_rootfs;
   uint64_t caps;        /* bounding, effective, permitted (root) */
+  bool sets;            /* given: exactly these, whatever the user */
+  uint64_t effective, permitted, inheritable, ambient;
   char **masked;        /* NULL-terminated absolute paths */
   char **readonly;
   struct sec_rlimit *rlimits;
@@ -258,6 +260,7 @@ typedef struct proc_spec {
   const char **argv;    /* NULL-terminated, pointing into the request */
   const char **env;
   const char *cwd, *user;
+  const char **groups;  /* more supplementary groups: gids or names */
   bool tty;             /* a terminal as its stdio (pty.c) */
   bool with_stdin;      /* its stdin a pipe from the agent, not /dev/null */
   unsigned short rows, cols;  /* the terminal's first size */
@@ -315,9 +318,11 @@ int pty_resize(int master, unsigned rows, unsigned cols);
 
 /* user.c: resolve "uid[:gid]" or "name[:group]" from /etc of the current
  * root; at most *ngroups supplementary groups. */
-int user_resolve(const char *spec, uid_t *uid, gid_t *gid, gid_t *groups,
-                 size_t *ngroups, char *home, size_t home_size,
-                 vc_err_t *err);
+#define MAX_GROUPS 64
+/* extra: more supplementary groups (gids or names), NULL-terminated or NULL. */
+int user_resolve(const char *spec, const char *const *extra, uid_t *uid,
+                 gid_t *gid, gid_t *groups, size_t *ngroups, char *home,
+                 size_t home_size, vc_err_t *err);
 
 /* cgroup.c */
 void cgroup_init(agent_t *a);

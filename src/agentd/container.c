@@ -28,7 +28,6 @@
 #include "sys/cleanup.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#define MAX_GROUPS 64
 
 static const char *const dev_nodes[] = {"null",   "zero",    "full",
                                         "random", "urandom", "tty"};
@@ -85,7 +84,9 @@ int mkdir_p(const char *path, mode_t mode, vc_err_t *err) {
 }
 
 /* A minimal /dev: the agent's own device nodes bound onto empty files in a
- * tmpfs, a private devpts, /dev/shm and the usual links. */
+ * tmpfs, a private devpts, /dev/shm, /dev/mqueue and the usual links (in
+ * the order of the OCI runtime spec's default mounts: /proc, /dev...,
+ * then /sys). */
 static int setup_dev(const int dev_fd[N_DEV], vc_err_t *err) {
   if (mkdir_p("/dev", 0755, err) < 0)
     return -1;
@@ -113,6 +114,10 @@ static int setup_dev(const int dev_fd[N_DEV], vc_err_t *err) {
       mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
             "mode=1777,size=65536k") < 0)
     return vc_error(err, errno, "mount /dev/shm");
+  if (mkdir("/dev/mqueue", 0755) < 0 ||
+      mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+            NULL) < 0)
+    return vc_error(err, errno, "mount /dev/mqueue");
   static const char *const links[][2] = {
       {"pts/ptmx", "/dev/ptmx"},          {"/proc/self/fd", "/dev/fd"},
       {"/proc/self/fd/0", "/dev/stdin"},  {"/proc/self/fd/1", "/dev/stdout"},
@@ -179,8 +184,8 @@ static int become(const proc_spec_t *p, const sec_t *sec, char ***envp,
   gid_t gid, groups[MAX_GROUPS];
   size_t ngroups = MAX_GROUPS;
   char home[PATH_MAX];
-  if (user_resolve(p->user, &uid, &gid, groups, &ngroups, home, sizeof home,
-                   err) < 0)
+  if (user_resolve(p->user, p->groups, &uid, &gid, groups, &ngroups, home,
+                   sizeof home, err) < 0)
     return -1;
   if (security_rlimits(sec, err) < 0)
     return -1;
@@ -357,14 +362,14 @@ static int ctr_setup(const ctr_spec_t *s, const child_io_t *io, char ***env,
     return -1;
   if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
     return vc_error(err, errno, "mount /proc");
+  if (setup_dev(dev_fd, err) < 0)
+    return -1;
   struct stat st;
   if (stat("/sys", &st) == 0 && S_ISDIR(st.st_mode) &&
       mount("sysfs", "/sys", "sysfs",
             (s->sec.privileged ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV |
                 MS_NOEXEC, NULL) < 0)
     return vc_error(err, errno, "mount /sys");
-  if (setup_dev(dev_fd, err) < 0)
-    return -1;
   for (size_t i = 0; i < s->n_mounts; i++) {
     const mount_spec_t *m = &s->mounts[i];
     if (mkdir_p(m->path, 0755, err) < 0)

@@ -61,7 +61,8 @@ static int process_spec(const vc_json_t *v, proc_spec_t *p, vc_err_t *err) {
   if (v == NULL || v->type != VC_JSON_OBJECT)
     return vc_fail(err, EINVAL, "no process");
   if (strings(vc_json_get(v, "argv"), "argv", true, &p->argv, err) < 0 ||
-      strings(vc_json_get(v, "env"), "env", false, &p->env, err) < 0)
+      strings(vc_json_get(v, "env"), "env", false, &p->env, err) < 0 ||
+      strings(vc_json_get(v, "groups"), "groups", false, &p->groups, err) < 0)
     return -1;
   p->cwd = vc_json_get_string(v, "cwd");
   p->user = vc_json_get_string(v, "user");
@@ -80,6 +81,7 @@ static int process_spec(const vc_json_t *v, proc_spec_t *p, vc_err_t *err) {
 static void proc_spec_free(proc_spec_t *p) {
   free(p->argv);
   free(p->env);
+  free(p->groups);
 }
 
 

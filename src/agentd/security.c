@@ -13,8 +13,10 @@
  *   around setuid:      the capability bounding set is cut before it
  *                       (CAP_SETPCAP is needed), the ambient set cleared,
  *                       and after it the effective, permitted and
- *                       inheritable sets set (empty for a non-root user,
- *                       as the kernel leaves them)
+ *                       inheritable sets set: as given (an OCI bundle's
+ *                       sets, kept across setuid), or else the bounding
+ *                       set for root and nothing for another user, as
+ *                       the kernel leaves them; then the ambient set
  *   last, before execve: no_new_privs, then the seccomp filter, so that
  *                       nothing of the agent's own setup is filtered
  *
@@ -38,6 +40,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -330,6 +333,18 @@ static void strv_free(char **v) {
 
 static void strv_freep(char ***v) { strv_free(*v); }
 
+/* The names in list as a bit mask. */
+static int cap_mask(char *const *list, uint64_t *mask, vc_err_t *err) {
+  *mask = 0;
+  for (char *const *c = list; c != NULL && *c != NULL; c++) {
+    int n = cap_number(*c);
+    if (n < 0)
+      return vc_fail(err, EINVAL, "unknown capability \"%s\"", *c);
+    *mask |= 1ull << n;
+  }
+  return 0;
+}
+
 int security_parse(const vc_json_t *v, sec_t *s, vc_err_t *err) {
   *s = (sec_t){0};
   if (v == NULL || v->type != VC_JSON_OBJECT)
@@ -343,11 +358,21 @@ int security_parse(const vc_json_t *v, sec_t *s, vc_err_t *err) {
       paths(v, "readonly_paths", &s->readonly, err) < 0 ||
       parse_rlimits(v, s, err) < 0)
     return vc_error_prefix(err, "security");
-  for (char **c = caps; *c != NULL; c++) {
-    int n = cap_number(*c);
-    if (n < 0)
-      return vc_fail(err, EINVAL, "security: unknown capability \"%s\"", *c);
-    s->caps |= 1ull << n;
+  if (cap_mask(caps, &s->caps, err) < 0)
+    return vc_error_prefix(err, "security");
+  const vc_json_t *sets = vc_json_get(v, "capability_sets");
+  if (sets != NULL && sets->type != VC_JSON_NULL) {
+    static const char *const names[] = {"effective", "permitted",
+                                        "inheritable", "ambient"};
+    uint64_t *masks[] = {&s->effective, &s->permitted, &s->inheritable,
+                         &s->ambient};
+    s->sets = true;
+    for (size_t i = 0; i < 4; i++) {
+      __attribute__((cleanup(strv_freep))) char **set = NULL;
+      if (string_list(sets, names[i], &set, err) < 0 ||
+          cap_mask(set, masks[i], err) < 0)
+        return vc_error_prefix(err, "security: capability_sets");
+    }
   }
   const vc_json_t *seccomp = vc_json_get(v, "seccomp");
   if (seccomp != NULL && seccomp->type == VC_JSON_OBJECT &&
@@ -389,8 +414,17 @@ static int read_only(const char *path, bool bind, vc_err_t *err) {
     return errno == ENOENT ? 0 : vc_error(err, errno, "read-only %s", path);
   if (bind && mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0)
     return vc_error(err, errno, "read-only %s", path);
-  struct statvfs vfs;
-  if (statvfs(path, &vfs) < 0)
+  /* The mount's flags, from its folder for anything else: a 9p server
+   * opens what it is asked the statfs of, and a device node may not open. */
+  char dir[PATH_MAX];
+  snprintf(dir, sizeof dir, "%s", path);
+  if (!S_ISDIR(st.st_mode)) {
+    char *slash = strrchr(dir, '/');
+    if (slash != NULL)
+      slash[slash == dir ? 1 : 0] = '\0';
+  }
+  struct statfs vfs;
+  if (statfs(dir, &vfs) < 0)
     return vc_error(err, errno, "read-only %s", path);
   unsigned long keep = 0;
   static const struct {
@@ -399,7 +433,7 @@ static int read_only(const char *path, bool bind, vc_err_t *err) {
                {ST_NOEXEC, MS_NOEXEC},   {ST_NOATIME, MS_NOATIME},
                {ST_NODIRATIME, MS_NODIRATIME}, {ST_RELATIME, MS_RELATIME}};
   for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
-    if (vfs.f_flag & flags[i].vfs)
+    if ((unsigned long)vfs.f_flags & flags[i].vfs)
       keep |= flags[i].ms;
   if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | keep, NULL) < 0)
     return vc_error(err, errno, "read-only %s", path);
@@ -453,22 +487,40 @@ int security_before_user(const sec_t *s, vc_err_t *err) {
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
       errno != EINVAL)
     return vc_error(err, errno, "clear the ambient capabilities");
+  /* Given sets survive a setuid to another user (as runc's). */
+  if (s->sets && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+    return vc_error(err, errno, "keep the capabilities");
   return 0;
 }
 
 int security_after_user(const sec_t *s, vc_err_t *err) {
   if (s->privileged)
     return 0;
-  /* root keeps the set; another user has none left after setuid, and
-   * this takes the inheritable set away from both. */
-  uint64_t set = geteuid() == 0 ? s->caps : 0;
+  /* Without given sets root keeps the bounding set; another user has
+   * none left after setuid, and this takes the inheritable set away from
+   * both. */
+  uint64_t eff = geteuid() == 0 ? s->caps : 0, perm = eff, inh = 0;
+  if (s->sets) {
+    eff = s->effective & s->caps;
+    perm = s->permitted & s->caps;
+    inh = s->inheritable & s->caps;
+  }
   struct __user_cap_header_struct head = {.version = _LINUX_CAPABILITY_VERSION_3};
   struct __user_cap_data_struct data[2] = {
-      {.effective = (uint32_t)set, .permitted = (uint32_t)set},
-      {.effective = (uint32_t)(set >> 32), .permitted = (uint32_t)(set >> 32)},
+      {.effective = (uint32_t)eff, .permitted = (uint32_t)perm,
+       .inheritable = (uint32_t)inh},
+      {.effective = (uint32_t)(eff >> 32), .permitted = (uint32_t)(perm >> 32),
+       .inheritable = (uint32_t)(inh >> 32)},
   };
   if (syscall(SYS_capset, &head, data) < 0)
     return vc_error(err, errno, "set the capabilities");
+  /* The ambient set: only what is permitted and inheritable (the kernel's
+   * rule; the host checked it). */
+  for (int cap = 0; s->sets && cap < 64; cap++)
+    if ((s->ambient & perm & inh & (1ull << cap)) &&
+        prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+      return vc_error(err, errno, "raise %s in the ambient set",
+                      cap < (int)N_CAPS ? cap_names[cap] : "a capability");
   return 0;
 }
 

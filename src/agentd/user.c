@@ -61,9 +61,20 @@ static void find_passwd(const char *name, unsigned long uid, pwent_t *pw) {
   }
 }
 
-int user_resolve(const char *spec, uid_t *uid, gid_t *gid, gid_t *groups,
-                 size_t *ngroups, char *home, size_t home_size,
-                 vc_err_t *err) {
+/* Add gid to groups[*n] (at most max) unless it is there. */
+static int add_group(gid_t gid, gid_t *groups, size_t *n, size_t max) {
+  for (size_t i = 0; i < *n; i++)
+    if (groups[i] == gid)
+      return 0;
+  if (*n >= max)
+    return -1;
+  groups[(*n)++] = gid;
+  return 0;
+}
+
+int user_resolve(const char *spec, const char *const *extra, uid_t *uid,
+                 gid_t *gid, gid_t *groups, size_t *ngroups, char *home,
+                 size_t home_size, vc_err_t *err) {
   char user[256];
   snprintf(user, sizeof user, "%s", spec == NULL || *spec == '\0' ? "0" : spec);
   char *group = strchr(user, ':');
@@ -88,8 +99,16 @@ int user_resolve(const char *spec, uid_t *uid, gid_t *gid, gid_t *groups,
   /* One pass over /etc/group: the named group, and the supplementary
    * groups that list the user. */
   bool group_found = group == NULL || number(group, &g);
-  size_t max = *ngroups;
+  size_t max = *ngroups, n_extra = 0;
   *ngroups = 0;
+  bool found[MAX_GROUPS] = {false};
+  for (; extra != NULL && extra[n_extra] != NULL; n_extra++) {
+    unsigned long id;
+    if (n_extra >= MAX_GROUPS || n_extra >= max)
+      return vc_fail(err, E2BIG, "user \"%s\": too many groups", spec);
+    if ((found[n_extra] = number(extra[n_extra], &id)))
+      add_group((gid_t)id, groups, ngroups, max);
+  }
   cleanup_file FILE *f = fopen("/etc/group", "re");
   char line[8192], *field[FIELDS];
   while (f != NULL && fgets(line, sizeof line, f) != NULL) {
@@ -100,19 +119,29 @@ int user_resolve(const char *spec, uid_t *uid, gid_t *gid, gid_t *groups,
       g = id;
       group_found = true;
     }
+    for (size_t i = 0; i < n_extra; i++)
+      if (!found[i] && strcmp(extra[i], field[0]) == 0) {
+        found[i] = true;
+        if (add_group((gid_t)id, groups, ngroups, max) < 0)
+          return vc_fail(err, E2BIG, "user \"%s\": too many groups", spec);
+      }
     if (!pw.found || *ngroups >= max)
       continue;
     char *save;
     for (char *m = strtok_r(field[3], ",", &save); m != NULL;
          m = strtok_r(NULL, ",", &save))
       if (strcmp(m, pw.name) == 0) {
-        groups[(*ngroups)++] = (gid_t)id;
+        add_group((gid_t)id, groups, ngroups, max);
         break;
       }
   }
   if (!group_found)
     return vc_fail(err, ENOENT, "user \"%s\": no such group in /etc/group",
                    spec);
+  for (size_t i = 0; i < n_extra; i++)
+    if (!found[i])
+      return vc_fail(err, ENOENT, "group \"%s\": no such group in /etc/group",
+                     extra[i]);
   *uid = (uid_t)u;
   *gid = (gid_t)g;
   return 0;

@@ -267,6 +267,17 @@ static void dupsecurity(lua_State *L, int t, struct vc_security *s) {
   s->no_new_privileges = optbool(L, sec, "no_new_privileges", true);
   s->read_only_rootfs = optbool(L, sec, "read_only_rootfs", false);
   s->capabilities = dupstrv(L, sec, "capabilities");
+  if (lua_getfield(L, sec, "capability_sets") == LUA_TTABLE) {
+    int sets = lua_gettop(L);
+    s->cap_sets = true;
+    s->cap_effective = dupstrv(L, sets, "effective");
+    s->cap_permitted = dupstrv(L, sets, "permitted");
+    s->cap_inheritable = dupstrv(L, sets, "inheritable");
+    s->cap_ambient = dupstrv(L, sets, "ambient");
+  } else if (!lua_isnil(L, -1)) {
+    luaL_error(L, "capability_sets: expected a table");
+  }
+  lua_pop(L, 1);
   s->masked_paths = dupstrv(L, sec, "masked_paths");
   s->readonly_paths = dupstrv(L, sec, "readonly_paths");
   lua_Integer n = pushlist(L, sec, "rlimits");
@@ -336,6 +347,7 @@ void vc_lua_process(lua_State *L, int idx, vc_process_t *p) {
   p->env = dupstrv(L, t, "env");
   p->cwd = dupfield(L, t, "cwd");
   p->user = dupfield(L, t, "user");
+  p->groups = dupstrv(L, t, "groups");
   lua_getfield(L, t, "terminal");
   p->terminal = lua_toboolean(L, -1);
   lua_getfield(L, t, "stdin");

@@ -25,6 +25,7 @@ void vc_process_free(vc_process_t *p) {
   vc_strv_free(p->env);
   free(p->cwd);
   free(p->user);
+  vc_strv_free(p->groups);
   memset(p, 0, sizeof *p);
 }
 
@@ -47,6 +48,10 @@ static void seccomp_free(struct vc_seccomp *sc) {
 
 void vc_security_free(struct vc_security *s) {
   vc_strv_free(s->capabilities);
+  vc_strv_free(s->cap_effective);
+  vc_strv_free(s->cap_permitted);
+  vc_strv_free(s->cap_inheritable);
+  vc_strv_free(s->cap_ambient);
   vc_strv_free(s->masked_paths);
   vc_strv_free(s->readonly_paths);
   for (size_t i = 0; i < s->n_rlimits; i++)

@@ -69,6 +69,11 @@ struct vc_security {
   bool no_new_privileges;
   bool read_only_rootfs;
   char **capabilities;  /* "CAP_CHOWN", ...: bounding, effective, permitted */
+  /* Given (an OCI bundle's): exactly these sets, whatever the user; else
+   * root has the above as effective and permitted, another user none, and
+   * the inheritable and ambient sets are empty. */
+  bool cap_sets;
+  char **cap_effective, **cap_permitted, **cap_inheritable, **cap_ambient;
   char **masked_paths;
   char **readonly_paths;
   struct vc_rlimit *rlimits;
@@ -81,6 +86,7 @@ typedef struct vc_process {
   char **env;           /* NULL-terminated "K=V" strings */
   char *cwd;            /* absolute path */
   char *user;           /* "uid[:gid]" or "name[:group]"; NULL: root */
+  char **groups;        /* more supplementary groups (gids or names) */
   bool terminal;        /* a container's first process: a terminal as stdio */
   bool stdin;           /* ... its stdin a pipe kept for attach */
 } vc_process_t;

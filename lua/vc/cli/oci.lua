@@ -312,15 +312,12 @@ local function exec_process(o, pos, id)
   if tty and o.detach and not o.console then
     fail("cannot allocate tty if vc-runtime will detach without setting console socket")
   end
-  local user
-  if type(proc.user) == "table" and (proc.user.uid or proc.user.gid) then
-    user = ("%d:%d"):format(math.tointeger(proc.user.uid or 0) or 0,
-                            math.tointeger(proc.user.gid or 0) or 0)
-  end
+  local user, groups = oci.user(proc.user)
   local st = status_of(id)
   if st ~= "running" then fail("cannot exec in a stopped container") end
   return proc.args, { env = type(proc.env) == "table" and proc.env or nil, cwd = proc.cwd,
-                      user = user, stdin = true, output = "inherit", tty = tty or nil }
+                      user = user, groups = groups, stdin = true, output = "inherit",
+                      tty = tty or nil }
 end
 
 local EXEC_FLAGS = {
@@ -343,7 +340,7 @@ function COMMANDS.exec(argv, i)
   if o.detach then
     local file = oci_dir() .. "/" .. id .. ".exec." .. process.time() .. ".json"
     write(file, cjson.encode { args = args, env = opts.env, cwd = opts.cwd, user = opts.user,
-                               tty = opts.tty })
+                               groups = opts.groups, tty = opts.tty })
     local pid = check(process.spawn {
       path = "/proc/self/exe",
       args = { "vc-runtime", "--root", M.root, "_exec", id, file },
@@ -364,8 +361,8 @@ function COMMANDS._exec(argv, i)
   local proc = text and cjson.decode(text)
   if not proc then return 255 end
   local code, err = fetch(id):container(id):exec(proc.args, {
-    env = proc.env, cwd = proc.cwd, user = proc.user, stdin = true, output = "inherit",
-    tty = proc.tty })
+    env = proc.env, cwd = proc.cwd, user = proc.user, groups = proc.groups, stdin = true,
+    output = "inherit", tty = proc.tty })
   if not code then
     io.stderr:write("vc-runtime: ", tostring(err), "\n")
     return 255
