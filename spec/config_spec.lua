@@ -43,6 +43,12 @@ local function c2(f)
 end
 
 local bad = {
+  -- the namespaces a container joins are another's of its pod
+  { c2(function(t) t.namespaces_of = "nope" end),
+    'containers[2].namespaces_of: no other container "nope" in the pod' },
+  { c2(function(t) t.namespaces_of = "c2" end),
+    'containers[2].namespaces_of: no other container "c2" in the pod' },
+  { c2(function(t) t.namespaces_of = "bad id!" end), "containers[2].namespaces_of: " },
   -- mounts, resources, stop_timeout
   { c1(function(t) t.mounts = { { volume = "nope", path = "/d" } } end),
     'containers[1].mounts[1].volume: no pod volume "nope"' },

@@ -228,6 +228,31 @@ for _, backend in ipairs(BACKENDS) do
       assert.equal("c\n", host)
     end)
 
+    it("joins another container's UTS and IPC namespaces when namespaces_of says", function()
+      local function ctr(id, extra)
+        local c = { id = id, rootfs = rootfs, argv = { "/bin/sleep", "600" } }
+        for k, v in pairs(extra or {}) do c[k] = v end
+        return c
+      end
+      local p = assert(vc.pod.run { id = "shared", hypervisor = backend,
+                                    vm = { memory_mib = 128 }, hostname = "sandbox-host",
+                                    containers = { ctr("s"), ctr("m", { namespaces_of = "s" }),
+                                                   ctr("own") } })
+      assert(p:container("s"):exec { "/bin/touch", "/dev/mqueue/q1" })
+      local _, out = p:container("m"):exec { "/bin/sh", "-c", "hostname; ls /dev/mqueue" }
+      assert.equal("sandbox-host\nq1\n", out)
+      _, out = p:container("own"):exec { "/bin/ls", "/dev/mqueue" }
+      assert.equal("", out)
+      -- an added container joins too
+      assert(p:add_container(ctr("late", { namespaces_of = "s" })))
+      assert(p:container("late"):start())
+      _, out = p:container("late"):exec { "/bin/ls", "/dev/mqueue" }
+      assert.equal("q1\n", out)
+      local c, err = p:add_container(ctr("lost", { namespaces_of = "nope" }))
+      assert.is_nil(c)
+      assert.matches("pod shared has no container nope", err, 1, true)
+    end)
+
     it("refuses malformed security configs before storing anything", function()
       local cases = {
         { { security = { capabilities = { add = { "CAP_FLY" } } } },

@@ -319,6 +319,54 @@ runroot = %q
       clean("/run/vc-runtime")
     end)
   end
+
+  it("runs a pod's containers in one VM: they share localhost, the host name and IPC",
+     function()
+    -- an infra image that ends on TERM (as a pause image does)
+    local r = support.sh("tar -C " .. q(ROOTFS) .. " -c . | " .. env .. " podman import"
+                         .. [[ --change 'ENTRYPOINT ["/bin/sh", "-c", "trap \"exit 0\" TERM;]]
+                         .. [[ while :; do sleep 0.2; done"]' - localhost/vcpause]])
+    assert.equal(0, r.code, r.stderr)
+    r = podman("pod create --name vcpod --hostname podhost --infra-image localhost/vcpause")
+    assert.equal(0, r.code, r.stderr)
+    local before = pods("/run/vc-runtime")
+    r = podman("run -d --name vcsrv --pod vcpod localhost/vcbb /bin/sh -c 'mkdir -p /www;"
+               .. " echo hello-from-srv > /www/index.html; touch /dev/mqueue/vcq;"
+               .. " trap \"exit 0\" TERM; httpd -p 127.0.0.1:8080 -h /www;"
+               .. " while :; do sleep 0.2; done'")
+    assert.equal(0, r.code, r.stderr)
+    local out
+    for _ = 1, 50 do
+      r = podman("run --rm --pod vcpod localhost/vcbb /bin/sh -c 'printf \"GET / HTTP/1.0\r\n"
+                 .. "\r\n\" | nc 127.0.0.1 8080 | tail -1; hostname; ls /dev/mqueue'")
+      out = r.stdout
+      if out:match("hello%-from%-srv") then break end
+      os.execute("sleep 0.2")
+    end
+    assert.equal(0, r.code, r.stderr)
+    -- (a POSIX message queue is the IPC namespace's: /dev/mqueue shows it)
+    assert.equal("hello-from-srv\npodhost\nvcq\n", out)
+    -- one VM: the infra container's pod holds the others
+    local mine = {}
+    for id in pairs(pods("/run/vc-runtime")) do
+      if not before[id] then mine[#mine + 1] = id end
+    end
+    local infra = podman("pod inspect -f '{{.InfraContainerID}}' vcpod").stdout:match("%x+")
+    assert.same({ infra }, mine)
+    r = support.sh(q(support.bin) .. " --root /run/vc-runtime pod status --json " .. infra)
+    assert.equal(0, r.code, r.stderr)
+    local ids = {}
+    for _, c in ipairs(cjson.decode(r.stdout).containers) do ids[c.id] = c.state end
+    assert.equal("running", ids[podman("inspect -f '{{.ID}}' vcsrv").stdout:match("%x+")])
+    -- a member cannot pause alone; stop and rm as usual, then the pod
+    r = podman("stop -t 5 vcsrv")
+    assert.equal(0, r.code, r.stderr)
+    assert.equal("0\n", podman("inspect -f '{{.State.ExitCode}}' vcsrv").stdout)
+    r = podman("pod rm -f vcpod")
+    assert.equal(0, r.code, r.stderr)
+    podman("rmi localhost/vcpause")
+    clean("/run/vc-runtime")
+  end)
 end)
 
 -- containerd with vc-runtime as its runc (ctr --runc-binary): a daemon of
@@ -376,6 +424,29 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
                          .. " localhost/vcbb:latest c1 /bin/sh -c 'echo hi from ctr; exit 3'")
     assert.equal(3, r.code, r.stderr)
     assert.equal("hi from ctr\n", r.stdout)
+    assert.equal("", support.sh(ctr .. "containers list -q").stdout)
+    clean("/run/containerd/runc/vctest")
+  end)
+
+  it("runs a task detached: task exec, task kill, task delete with the exit status", function()
+    local r = support.sh(ctr .. "run -d --runc-binary " .. q(RUNTIME) .. " localhost/vcbb:latest"
+                         .. " c2 /bin/sh -c 'trap \"exit 7\" TERM; while :; do sleep 0.2; done'")
+    assert.equal(0, r.code, r.stderr)
+    r = support.sh(ctr .. "task exec --exec-id e1 c2 /bin/sh -c 'echo in; exit 4'")
+    assert.equal(4, r.code, r.stderr)
+    assert.equal("in\n", r.stdout)
+    assert.matches("c2%s+%d+%s+RUNNING", support.sh(ctr .. "task ls").stdout)
+    r = support.sh(ctr .. "task kill c2")
+    assert.equal(0, r.code, r.stderr)
+    for _ = 1, 50 do
+      if support.sh(ctr .. "task ls").stdout:match("c2%s+%d+%s+STOPPED") then break end
+      os.execute("sleep 0.1")
+    end
+    assert.matches("c2%s+%d+%s+STOPPED", support.sh(ctr .. "task ls").stdout)
+    r = support.sh(ctr .. "task delete c2")
+    assert.equal(0, r.code, r.stderr)
+    assert.matches("task c2 exit with non%-zero exit code 7", r.stderr)
+    assert.equal(0, support.sh(ctr .. "containers rm c2").code)
     assert.equal("", support.sh(ctr .. "containers list -q").stdout)
     clean("/run/containerd/runc/vctest")
   end)

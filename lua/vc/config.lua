@@ -332,6 +332,7 @@ local container = record {
   { "security", security.check_security,
     default = assert(security.check_security({}, "security")) },
   { "rlimits", security.check_rlimits },
+  { "namespaces_of", container_id },
   { "stop_timeout", timeout },
   { "restart", str_if(function(s) return s == "no" or s == "on-failure" or s == "always" end,
                       '"no", "on-failure" or "always"') },
@@ -472,9 +473,15 @@ function M.pod(t)
   checktable("pod", t)
   local out, err = pod(t, "")
   if not out then return nil, err end
+  local ids = {}
+  for _, c in ipairs(out.containers) do ids[c.id] = true end
   for i, c in ipairs(out.containers) do
     local ok, merr = M.check_mounts(c, out.volumes, sub("containers", i))
     if not ok then return nil, merr end
+    if c.namespaces_of and (c.namespaces_of == c.id or not ids[c.namespaces_of]) then
+      return fail(sub(sub("containers", i), "namespaces_of"),
+                  "no other container %s in the pod", quote(c.namespaces_of))
+    end
   end
   return out
 end

@@ -72,6 +72,10 @@ function M.add(pod, ccfg)
     if st:exists(pod.id, norm.id) then
       failure.raise("pod %s: container %s already exists", pod.id, norm.id)
     end
+    if norm.namespaces_of and not st:exists(pod.id, norm.namespaces_of) then
+      failure.raise("container.namespaces_of: pod %s has no container %s", pod.id,
+                    norm.namespaces_of)
+    end
     local full = hooks.full_config(st, cfg)
     norm = failure.check(policy.mutate_container(full, norm))
     norm.rootfs = failure.check(storage.abspath(norm.rootfs))

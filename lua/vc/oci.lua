@@ -129,24 +129,10 @@ function M.user(u)
   return user, groups
 end
 
---- The vc pod config for container id from bundle (absolute) and its spec.
-function M.pod_config(id, bundle, spec)
-  local p = spec.process
-  local root = spec.root.path
-  if root:sub(1, 1) ~= "/" then root = bundle .. "/" .. root end
-  root = assert(storage.abspath(root))
-  local user, groups = M.user(p.user)
-  local annotations = strings(spec.annotations)
-  local resources = {}
-  local res = type(spec.linux) == "table" and spec.linux.resources or nil
-  if type(res) == "table" then
-    local mem = type(res.memory) == "table" and tonumber(res.memory.limit)
-    if mem and mem > 0 then resources.memory_mib = math.max(4, math.ceil(mem / 1048576)) end
-    local pids = type(res.pids) == "table" and math.tointeger(res.pids.limit)
-    if pids and pids > 0 then resources.pids = pids end
-  end
-  -- directories bound from the host become the pod's volumes; files and
-  -- what vc makes itself are left to vc (its /etc files, /dev, /proc...)
+-- The bundle's folder binds as pod volumes and the container's mounts of
+-- them; files and what vc makes itself are left to vc (its /etc files,
+-- /dev, /proc...).
+local function binds(spec)
   local volumes, mounts = {}, {}
   for _, m in ipairs(type(spec.mounts) == "table" and spec.mounts or {}) do
     local dest, src = m.destination, m.source
@@ -165,6 +151,57 @@ function M.pod_config(id, bundle, spec)
       mounts[#mounts + 1] = { volume = tag, path = dest, read_only = ro }
     end
   end
+  return volumes, mounts
+end
+
+--- The vc container config for container id from bundle (absolute) and
+-- its spec; sandbox: the ID of the container whose UTS and IPC namespaces
+-- it joins (its pod's sandbox), or nil. Also the pod volumes its mounts
+-- need.
+function M.container_config(id, bundle, spec, sandbox)
+  local p = spec.process
+  local root = spec.root.path
+  if root:sub(1, 1) ~= "/" then root = bundle .. "/" .. root end
+  root = assert(storage.abspath(root))
+  local user, groups = M.user(p.user)
+  local annotations = strings(spec.annotations)
+  local resources = {}
+  local linux = type(spec.linux) == "table" and spec.linux or {}
+  local res = linux.resources
+  if type(res) == "table" then
+    local mem = type(res.memory) == "table" and tonumber(res.memory.limit)
+    if mem and mem > 0 then resources.memory_mib = math.max(4, math.ceil(mem / 1048576)) end
+    local pids = type(res.pids) == "table" and math.tointeger(res.pids.limit)
+    if pids and pids > 0 then resources.pids = pids end
+  end
+  local volumes, mounts = binds(spec)
+  return {
+    id = id, rootfs = root, argv = p.args,
+    env = type(p.env) == "table" and p.env or {}, cwd = p.cwd or "/", user = user,
+    groups = groups,
+    terminal = p.terminal == true, stdin = true,
+    mounts = mounts, resources = resources,
+    annotations = annotations,
+    rlimits = rlimits(p.rlimits),
+    namespaces_of = sandbox,
+    security = {
+      read_only_rootfs = spec.root.readonly == true or nil,
+      -- as runc and crun: no_new_privs only when the bundle asks
+      no_new_privileges = p.noNewPrivileges == true,
+      -- (what is wider than vc's default the policies judge)
+      capabilities = capabilities(p),
+      masked_paths = linux.maskedPaths,
+      readonly_paths = linux.readonlyPaths,
+      seccomp = type(linux.seccomp) == "table" and linux.seccomp or nil,
+    },
+  }, volumes
+end
+
+--- The vc pod config for container id from bundle (absolute) and its
+-- spec: a pod of that one container (the sandbox of any that join it).
+function M.pod_config(id, bundle, spec)
+  local ccfg, volumes = M.container_config(id, bundle, spec)
+  local annotations = strings(spec.annotations)
   local network
   for _, ns in ipairs(type(spec.linux) == "table" and type(spec.linux.namespaces) == "table"
                       and spec.linux.namespaces or {}) do
@@ -172,7 +209,6 @@ function M.pod_config(id, bundle, spec)
       network = { netns = ns.path }
     end
   end
-  local linux = type(spec.linux) == "table" and spec.linux or {}
   return {
     id = id,
     hypervisor = annotations[M.HYPERVISOR_ANNOTATION] or nil,
@@ -180,26 +216,35 @@ function M.pod_config(id, bundle, spec)
     volumes = volumes,
     network = network,
     hostname = type(spec.hostname) == "string" and spec.hostname ~= "" and spec.hostname or nil,
-    containers = { {
-      id = id, rootfs = root, argv = p.args,
-      env = type(p.env) == "table" and p.env or {}, cwd = p.cwd or "/", user = user,
-      groups = groups,
-      terminal = p.terminal == true, stdin = true,
-      mounts = mounts, resources = resources,
-      annotations = annotations,
-      rlimits = rlimits(p.rlimits),
-      security = {
-        read_only_rootfs = spec.root.readonly == true or nil,
-        -- as runc and crun: no_new_privs only when the bundle asks
-        no_new_privileges = p.noNewPrivileges == true,
-        -- (what is wider than vc's default the policies judge)
-        capabilities = capabilities(p),
-        masked_paths = linux.maskedPaths,
-        readonly_paths = linux.readonlyPaths,
-        seccomp = type(linux.seccomp) == "table" and linux.seccomp or nil,
-      },
-    } },
+    containers = { ccfg },
   }
+end
+
+-- The annotations of Kubernetes' CRI (containerd's, CRI-O's; podman
+-- writes CRI-O's on the containers of its pods).
+local CONTAINER_TYPE = { "io.kubernetes.cri.container-type", "io.kubernetes.cri-o.ContainerType" }
+local SANDBOX_ID = { "io.kubernetes.cri.sandbox-id", "io.kubernetes.cri-o.SandboxID" }
+
+--- The ID of the sandbox container whose pod the bundle's container
+-- joins, or nil: it is a sandbox (a pod of its own). A bundle marked a
+-- sandbox, or with neither annotation, is one, unless its namespaces
+-- are paths /proc/PID/ns/... of a container's process: pid_owner(pid)
+-- names that container (or nil).
+function M.sandbox_of(id, spec, pid_owner)
+  local ann = strings(spec.annotations)
+  local kind, sid
+  for _, k in ipairs(CONTAINER_TYPE) do kind = kind or ann[k] end
+  for _, k in ipairs(SANDBOX_ID) do sid = sid or ann[k] end
+  if kind == "sandbox" then return nil end
+  if sid and sid ~= id then return sid end
+  local linux = type(spec.linux) == "table" and spec.linux or {}
+  for _, ns in ipairs(type(linux.namespaces) == "table" and linux.namespaces or {}) do
+    local pid = type(ns) == "table" and type(ns.path) == "string" and
+                ns.path:match("^/proc/(%d+)/ns/%a+$")
+    local owner = pid and pid_owner(tonumber(pid))
+    if owner and owner ~= id then return owner end
+  end
+  return nil
 end
 
 return M

@@ -205,9 +205,23 @@ local function boot(st, cfg, undo, fresh)
   spec.share = hv:info().share
   spec.network = network.agent_payload(st, cfg)
   failure.check(agent:create_pod(spec))
+  -- a container whose namespaces are another's comes after that one
+  local pending, made = {}, {}
   for _, cid in ipairs(st:containers(cfg.id)) do
-    local ccfg = internal.container_config(st, cfg.id, cid)
-    failure.check(agent:create_container(sandbox.shared_container_spec(hv, ccfg)))
+    pending[#pending + 1] = internal.container_config(st, cfg.id, cid)
+  end
+  while #pending > 0 do
+    local later = {}
+    for _, ccfg in ipairs(pending) do
+      if ccfg.namespaces_of and not made[ccfg.namespaces_of] and #later < #pending - 1 then
+        later[#later + 1] = ccfg
+      else
+        failure.check(agent:create_container(sandbox.shared_container_spec(hv, ccfg)))
+        made[ccfg.id] = true
+      end
+    end
+    if #later == #pending then break end
+    pending = later
   end
   return hv, agent
 end

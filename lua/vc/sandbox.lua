@@ -59,6 +59,7 @@ function M.container_spec(ccfg)
     resources = ccfg.resources,
     security = security.effective(ccfg),
     annotations = ccfg.annotations,
+    namespaces_of = ccfg.namespaces_of,
   }
 end
 

@@ -487,6 +487,10 @@ static int unix_create_container(vc_agent_t *a, const vc_container_spec_t *s,
   vc_jw_string(&w, s->id);
   vc_jw_key(&w, "rootfs");
   vc_jw_string(&w, s->rootfs);
+  if (s->namespaces_of != NULL) {
+    vc_jw_key(&w, "namespaces_of");
+    vc_jw_string(&w, s->namespaces_of);
+  }
   write_process(&w, &s->process);
   vc_jw_key(&w, "terminal");
   vc_jw_bool(&w, s->process.terminal);

@@ -291,6 +291,7 @@ typedef struct ctr_spec {
   mount_spec_t *mounts;
   size_t n_mounts;
   long long memory_mib, pids, cpu_quota_pct;   /* -1: not set */
+  int uts_fd, ipc_fd;   /* namespaces to join (the pod's sandbox's), or -1 */
   sec_t sec;            /* owned; moved into the container once made */
 } ctr_spec_t;
 

@@ -316,7 +316,12 @@ static int ctr_setup(const ctr_spec_t *s, const child_io_t *io, char ***env,
                      char *prog, size_t prog_size, vc_err_t *err) {
   if (stdio(io, err) < 0)
     return -1;
-  if (unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC) < 0)
+  /* A container of a pod's sandbox shares its host name and IPC. */
+  bool joined = s->uts_fd >= 0 && s->ipc_fd >= 0;
+  if (joined && (setns(s->uts_fd, CLONE_NEWUTS) < 0 ||
+                 setns(s->ipc_fd, CLONE_NEWIPC) < 0))
+    return vc_error(err, errno, "join its sandbox's namespaces");
+  if (unshare(CLONE_NEWNS | (joined ? 0 : CLONE_NEWUTS | CLONE_NEWIPC)) < 0)
     return vc_error(err, errno, "unshare");
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
     return vc_error(err, errno, "make / private");
@@ -386,7 +391,7 @@ static int ctr_setup(const ctr_spec_t *s, const child_io_t *io, char ***env,
   if (security_mounts(&s->sec, err) < 0)
     return -1;
   const char *host = s->hostname != NULL ? s->hostname : s->id;
-  if (sethostname(host, strlen(host)) < 0)
+  if (!joined && sethostname(host, strlen(host)) < 0)
     return vc_error(err, errno, "sethostname");
   return become(&s->proc, &s->sec, env, prog, prog_size, err);
 }

@@ -1,6 +1,7 @@
 /* ops.c - requests: checking them, doing them, replying
  * (docs/agent-protocol.md, "Operations"). */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -221,6 +222,27 @@ static int container_spec(agent_t *a, const vc_json_t *v, ctr_spec_t *s,
   return 0;
 }
 
+/* The UTS and IPC namespaces of container `of` (its pod's sandbox), for
+ * a container that joins them. */
+static int join_namespaces(agent_t *a, const char *of, ctr_spec_t *s,
+                           vc_err_t *err) {
+  if (of == NULL)
+    return 0;
+  ctr_t *owner = ctr_find(a, of);
+  if (owner == NULL)
+    return vc_fail(err, ENOENT, "namespaces_of: no container \"%s\"", of);
+  if (owner->init.pid <= 0 || owner->init.exited)
+    return vc_fail(err, ESRCH, "namespaces_of: container %s has ended", of);
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/ns/uts", (int)owner->init.pid);
+  s->uts_fd = open(path, O_RDONLY | O_CLOEXEC);
+  snprintf(path, sizeof path, "/proc/%d/ns/ipc", (int)owner->init.pid);
+  s->ipc_fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (s->uts_fd < 0 || s->ipc_fd < 0)
+    return vc_error(err, errno, "namespaces_of %s", of);
+  return 0;
+}
+
 static int op_create_container(agent_t *a, conn_t *c, const req_t *r,
                                vc_err_t *err) {
   (void)c;
@@ -235,9 +257,16 @@ static int op_create_container(agent_t *a, conn_t *c, const req_t *r,
     return vc_fail(err, EINVAL, "container \"%s\": bad id",
                    s.id ? s.id : "");
   ctr_t *ctr = NULL;
+  s.uts_fd = s.ipc_fd = -1;
   int ret = container_spec(a, v, &s, err);
   if (ret == 0)
+    ret = join_namespaces(a, vc_json_get_string(v, "namespaces_of"), &s, err);
+  if (ret == 0)
     ret = ctr_create(a, &s, &ctr, err);
+  if (s.uts_fd >= 0)
+    close(s.uts_fd);
+  if (s.ipc_fd >= 0)
+    close(s.ipc_fd);
   proc_spec_free(&s.proc);
   free(s.mounts);
   security_free(&s.sec); /* (moved into the container when made) */

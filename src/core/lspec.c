@@ -390,6 +390,7 @@ vc_container_spec_t *vc_lua_container_box(lua_State *L, int idx) {
                                   container_box_gc);
   c->id = dupfield(L, t, "id");
   c->rootfs = dupfield(L, t, "rootfs");
+  c->namespaces_of = dupfield(L, t, "namespaces_of");
   if (c->id == NULL || c->rootfs == NULL)
     luaL_error(L, "container spec: id and rootfs are required");
   vc_lua_process(L, t, &c->process);

@@ -101,6 +101,8 @@ typedef struct vc_container_spec {
   struct vc_security security;
   struct vc_kv *annotations;
   size_t n_annotations;
+  char *namespaces_of;  /* a container whose UTS and IPC namespaces it
+                           joins (its pod's sandbox), or NULL */
 } vc_container_spec_t;
 
 typedef struct vc_vm_spec {

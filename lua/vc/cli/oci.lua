@@ -137,16 +137,23 @@ end
 
 local function vc() return require "vc" end
 
+-- The pod of container id: its own, or its sandbox's (the record says).
+local function pod_id(id)
+  local rec = record(id)
+  return rec and rec.pod or id
+end
+
 local function fetch(id)
-  local p = vc().pod.fetch(id)
-  if not p then fail("container does not exist") end
+  local p = vc().pod.fetch(pod_id(id))
+  if not p or not p:container(id) then fail("container does not exist") end
   return p
 end
 
 -- runc's status of container id: created, running, paused, stopped.
 local function status_of(id)
   local s = check(fetch(id):status())
-  local c = s.containers[1]
+  local c
+  for _, x in ipairs(s.containers) do if x.id == id then c = x end end
   local st = c and c.state or "stopped"
   if s.state == "paused" then return "paused" end
   if st == "ready" then return "created" end
@@ -162,6 +169,27 @@ local function is_monitor(pid, id)
   local stat = read("/proc/" .. math.tointeger(pid) .. "/stat") or ""
   if stat:match("^%d+ %b() Z") then return false end
   return cmd:find("\0_monitor\0" .. id .. "\0", 1, true) ~= nil
+end
+
+-- The records of the containers in pod pid other than its sandbox's.
+local function members(pid)
+  local out = {}
+  local ls = io.popen("ls -1 '" .. oci_dir():gsub("'", "'\\''") .. "' 2>/dev/null")
+  for name in (ls and ls:lines() or function() end) do
+    local id = name:match("^(.+)%.json$")
+    local rec = id and not id:find(".exec.", 1, true) and record(id)
+    if rec and rec.pod == pid and id ~= pid then out[id] = rec end
+  end
+  if ls then ls:close() end
+  return out
+end
+
+-- The container whose helper is pid (engines name its namespaces
+-- /proc/PID/ns/...), or nil.
+local function pid_owner(pid)
+  local cmd = read("/proc/" .. math.tointeger(pid) .. "/cmdline") or ""
+  local id = cmd:match("%z_monitor%z([^%z]+)")
+  return id and record(id) and id or nil
 end
 
 local COMMANDS = {}
@@ -183,14 +211,28 @@ function COMMANDS.create(argv, i)
   if o.console and not spec.process.terminal then
     fail("cannot use console socket if vc-runtime will not allocate tty")
   end
-  if vc().pod.fetch(id) then fail("container with id exists: %s", id) end
+  if record(id) or vc().pod.fetch(id) then fail("container with id exists: %s", id) end
   os.execute("mkdir -p '" .. oci_dir():gsub("'", "'\\''") .. "'")
-  local p = check(vc().pod.create(oci.pod_config(id, bundle, spec)))
+  -- a sandbox is a pod of its own; another container joins its sandbox's
+  local sandbox = oci.sandbox_of(id, spec, pid_owner)
+  local p
+  if sandbox then
+    if not record(sandbox) then fail("container %s: its sandbox %s does not exist", id, sandbox) end
+    p = fetch(sandbox)
+    local ccfg, volumes = oci.container_config(id, bundle, spec, sandbox)
+    if #volumes > 0 then
+      fail("container %s: folders bound into a container that joins a pod (%s) are not"
+           .. " supported", id, volumes[1].host_path)
+    end
+    check(p:add_container(ccfg))
+  else
+    p = check(vc().pod.create(oci.pod_config(id, bundle, spec)))
+  end
   local ok, err = pcall(function()
     os.remove(ready_path(id))
     local pid = check(process.spawn {
       path = "/proc/self/exe",
-      args = { "vc-runtime", "--root", M.root, "_monitor", id },
+      args = { "vc-runtime", "--root", M.root, "_monitor", id, p.id },
       env = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm" },
       console_socket = o.console,
     })
@@ -202,11 +244,17 @@ function COMMANDS.create(argv, i)
     end
     if not read(ready_path(id)) then fail("container %s: its helper did not attach", id) end
     write(record_path(id), cjson.encode { bundle = bundle, created = now_rfc3339(),
-                                          pid = pid, annotations = spec.annotations })
+                                          pid = pid, annotations = spec.annotations,
+                                          pod = p.id })
     if o.pid_file then write(o.pid_file, tostring(pid)) end
   end)
   if not ok then
-    p:delete { force = true }
+    if sandbox then
+      local c = p:container(id)
+      if c then c:delete() end
+    else
+      p:delete { force = true }
+    end
     os.remove(record_path(id))
     os.remove(ready_path(id))
     error(err, 0)
@@ -217,7 +265,9 @@ end
 function COMMANDS._monitor(argv, i)
   local _, pos = flags(argv, i, {})
   local id = need_id(pos, "_monitor")
-  local c = fetch(id):container(id)
+  local p = vc().pod.fetch(pos[2] or id)
+  local c = p and p:container(id)
+  if not c then return 255 end
   local code, err = c:attach { created = true, detach_keys = false, ready = ready_path(id) }
   if not code then
     io.stderr:write("vc-runtime: ", tostring(err), "\n")
@@ -232,7 +282,8 @@ function COMMANDS.start(argv, i)
   local st = status_of(id)
   if st ~= "created" then fail("cannot start a container that has %s",
                                st == "stopped" and "stopped" or "already started") end
-  check(fetch(id):start())
+  local p = fetch(id)
+  if p.id == id then check(p:start()) else check(p:container(id):start()) end
   return 0
 end
 
@@ -261,8 +312,8 @@ function COMMANDS.kill(argv, i)
   if st == "stopped" then fail("container not running") end
   local p = fetch(id)
   if st == "created" then
-    -- its process never ran: it ends with the pod's stop
-    check(p:stop())
+    -- its process never ran: it ends with the pod's stop, or its own
+    if p.id == id then check(p:stop()) else check(p:container(id):delete()) end
     return 0
   end
   check(p:container(id):kill(tonumber(sig) or sig))
@@ -272,8 +323,11 @@ end
 function COMMANDS.delete(argv, i)
   local o, pos = flags(argv, i, { ["--force"] = { "force" }, ["-f"] = { "force" } })
   local id = need_id(pos, "delete")
-  local p = vc().pod.fetch(id)
-  if not p then
+  local rec = record(id)
+  local p = vc().pod.fetch(pod_id(id))
+  local c = p and p:container(id)
+  if not c then
+    os.remove(record_path(id))
     if o.force then return 0 end
     fail("container does not exist")
   end
@@ -281,15 +335,27 @@ function COMMANDS.delete(argv, i)
   if (st == "running" or st == "paused") and not o.force then
     fail("cannot delete container %s that is not stopped: %s", id, st)
   end
-  check(p:delete { force = true })
-  local rec = record(id)
-  if rec and is_monitor(rec.pid, id) then
-    -- (a container that never started: its helper waits on it still)
-    process.sleep(0.05)
-    if is_monitor(rec.pid, id) then os.execute("kill -9 " .. math.tointeger(rec.pid)) end
+  local gone = { [id] = rec or {} }
+  if p.id == id then
+    -- the sandbox: its VM goes, with every container still in it
+    for mid, mrec in pairs(members(id)) do gone[mid] = mrec end
+    check(p:delete { force = true })
+  else
+    if st == "running" or st == "paused" then
+      c:kill("KILL")
+      c:wait(10)
+    end
+    check(c:delete())
   end
-  os.remove(record_path(id))
-  os.remove(ready_path(id))
+  for gid, grec in pairs(gone) do
+    if is_monitor(grec.pid, gid) then
+      -- (a container that never started: its helper waits on it still)
+      process.sleep(0.05)
+      if is_monitor(grec.pid, gid) then os.execute("kill -9 " .. math.tointeger(grec.pid)) end
+    end
+    os.remove(record_path(gid))
+    os.remove(ready_path(gid))
+  end
   return 0
 end
 
@@ -378,6 +444,10 @@ for _, op in ipairs { "pause", "resume" } do
     if op == "pause" and st ~= "running" then fail("container not running") end
     if op == "resume" and st ~= "paused" then fail("container not paused") end
     local p = fetch(id)
+    if p.id ~= id then
+      fail("cannot %s container %s alone: it shares the VM of its sandbox %s (%s that)", op,
+           id, p.id, op)
+    end
     check(p[op](p))
     return 0
   end
