@@ -128,6 +128,47 @@ for _, backend in ipairs(BACKENDS) do
       assert.equal(0, support.sh(rt("delete", "k")).code)
     end)
 
+    it("updates a running container's limits and signals all its processes", function()
+      local b = tmp .. "/u"
+      bundle(b, { "/bin/sh", "-c", "sleep 600 & sleep 600 & wait" }, backend, function(spec)
+        spec.linux.resources = { memory = { limit = 64 * 1048576 } }
+      end)
+      assert.equal(0, support.sh(rt("create", "--bundle", b, "u") .. " </dev/null >/dev/null")
+                   .code)
+      assert.equal(0, support.sh(rt("start", "u")).code)
+      local r = support.sh(rt("update", "--resources", "-", "u"), cjson.encode {
+        memory = { limit = 96 * 1048576 }, pids = { limit = 40 } })
+      assert.equal(0, r.code, r.stderr)
+      -- the agent's cgroups have it, and the store for the next start
+      r = support.sh(q(support.bin) .. " --root " .. q(root) .. " container stats --json u u")
+      assert.equal(0, r.code, r.stderr)
+      assert.equal(96 * 1048576, cjson.decode(r.stdout).memory_limit_bytes)
+      local cfg = cjson.decode(support.read_file(root .. "/lib/pods/u/u/config.json"))
+      assert.same({ memory_mib = 96, pids = 40 }, cfg.resources)
+      -- what vc cannot limit, and nothing to set: errors, nothing changed
+      r = support.sh(rt("update", "--resources", "-", "u"), '{"blockIO": {"weight": 10}}')
+      assert.equal(1, r.code)
+      assert.matches("blockIO limits are not supported", r.stderr)
+      r = support.sh(rt("update", "--memory", "0", "u"))
+      assert.equal(1, r.code)
+      assert.matches("no limit vc%-runtime can set was given", r.stderr)
+      r = support.sh(rt("update", "--resources", "-", "u"), "{not json")
+      assert.equal(1, r.code)
+      assert.matches("invalid JSON", r.stderr)
+      -- three processes; kill --all reaches the two sleeps too
+      r = support.sh(rt("ps", "--format", "json", "u"))
+      assert.equal(3, #cjson.decode(r.stdout))
+      assert.equal(0, support.sh(rt("kill", "--all", "u", "KILL")).code)
+      local st
+      for _ = 1, 100 do
+        st = state("u").status
+        if st == "stopped" then break end
+        os.execute("sleep 0.1")
+      end
+      assert.equal("stopped", st)
+      assert.equal(0, support.sh(rt("delete", "u")).code)
+    end)
+
     it("refuses bad input with runc's kind of error, and leaves nothing", function()
       local b = tmp .. "/bad"
       assert(os.execute("mkdir -p " .. q(b)))

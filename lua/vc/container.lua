@@ -133,8 +133,9 @@ function Container:stop()
   end)
 end
 
---- Send a signal, by name ("TERM", "SIGKILL") or number (default TERM).
-function Container:kill(sig)
+--- Send a signal, by name ("TERM", "SIGKILL") or number (default TERM),
+-- to the container's first process (opts.all: to every process in it).
+function Container:kill(sig, opts)
   local signum, serr = agentlib.signum(tostring(sig or "TERM"))
   if not signum then return nil, serr end
   return failure.catch(internal.locked, self.pod.id, "exclusive", function(st, cfg)
@@ -142,8 +143,41 @@ function Container:kill(sig)
     if rec.state ~= "running" then
       failure.raise("container %s: cannot signal while %s", self.id, rec.state)
     end
-    failure.check(agent:signal(self.id, signum))
+    failure.check(agent:signal(self.id, signum, type(opts) == "table" and opts.all == true))
     internal.sync_container(st, cfg.id, agent, self.id, rec, { restart = true, requested = true })
+    return true
+  end)
+end
+
+--- New limits for the container: resources = { memory_mib, pids,
+-- cpu_quota_pct }, each optional (what is not given stays). Checked as a
+-- config's, judged by the policies with the pod; applied at once when
+-- its VM is up, kept for its next start.
+function Container:update(resources)
+  if type(resources) ~= "table" then
+    error("bad argument #1 to 'update' (table expected, got " .. type(resources) .. ")", 2)
+  end
+  return failure.catch(internal.locked, self.pod.id, "exclusive", function(st, cfg)
+    local ccfg = internal.container_config(st, cfg.id, self.id)
+    local new = {}
+    for k, v in pairs(ccfg) do new[k] = v end
+    new.resources = {}
+    for k, v in pairs(ccfg.resources or {}) do new.resources[k] = v end
+    for k, v in pairs(resources) do new.resources[k] = v end
+    local raw = {}
+    for k, v in pairs(new) do raw[k] = v end
+    new = failure.check(config.container(raw, "container"))
+    local full = hooks.full_config(st, cfg)
+    for i, c in ipairs(full.containers) do
+      if c.id == self.id then full.containers[i] = new end
+    end
+    failure.check(policy.admit(full, { op = "update", container = self.id }))
+    if pod_vm_up(st, cfg) then
+      local agent <close> = sandbox.agent(cfg, sandbox.hypervisor(st, cfg))
+      failure.check(agent:update_container(self.id, new.resources))
+    end
+    store.write(st, cfg.id, self.id, "config", new)
+    log.info("container updated", { pod = cfg.id, container = self.id })
     return true
   end)
 end

@@ -5,7 +5,9 @@
  *   agent.signum(name_or_number)        -> n | nil, msg   ("TERM", "SIGTERM", "15")
  *   a:connect(timeout) a:create_pod(vm) a:destroy_pod()
  *   a:create_container(spec) a:start_container(cid) a:stop_container(cid, t)
- *   a:remove_container(cid) a:signal(cid, n) -> true | nil, msg, errno
+ *   a:remove_container(cid) a:signal(cid, n [, all])
+ *   a:update_container(cid, {memory_mib, pids, cpu_quota_pct})
+ *                       -> true | nil, msg, errno
  *   a:exec(cid, process [, "capture"|"inherit" [, stdin [, tty]]])
  *       -> code, out, err | nil, msg, errno
  *       stdin: nil (/dev/null), a string (its bytes, then end of file) or
@@ -221,13 +223,23 @@ static int l_remove_container(lua_State *L) {
   return result(L, a->ops->remove_container(a, cid, &err), &err);
 }
 
+static int l_update_container(lua_State *L) {
+  vc_agent_t *a = checkagent(L);
+  const char *cid = luaL_checkstring(L, 2);
+  struct vc_resources r = {0};
+  vc_lua_resources(L, 3, &r);
+  vc_err_t err = {0};
+  return result(L, a->ops->update_container(a, cid, &r, &err), &err);
+}
+
 static int l_signal(lua_State *L) {
   vc_agent_t *a = checkagent(L);
   const char *cid = luaL_checkstring(L, 2);
   lua_Integer sig = luaL_checkinteger(L, 3);
   luaL_argcheck(L, sig >= 0 && sig < NSIG, 3, "not a signal number");
+  bool all = lua_toboolean(L, 4);
   vc_err_t err = {0};
-  return result(L, a->ops->signal(a, cid, (int)sig, &err), &err);
+  return result(L, a->ops->signal(a, cid, (int)sig, all, &err), &err);
 }
 
 /* Read back what a capture file received, and push it. */
@@ -614,6 +626,7 @@ static const luaL_Reg methods[] = {
     {"remove_container", l_remove_container},
     {"shutdown", l_shutdown},
     {"signal", l_signal},
+    {"update_container", l_update_container},
     {"start_container", l_start_container},
     {"stats", l_stats},
     {"status", l_status},

@@ -100,7 +100,12 @@ struct vc_agent_ops {
   int (*stop_container)(vc_agent_t *a, const char *cid, double timeout_s,
                         vc_err_t *err);
   int (*remove_container)(vc_agent_t *a, const char *cid, vc_err_t *err);
-  int (*signal)(vc_agent_t *a, const char *cid, int sig, vc_err_t *err);
+  /* New cgroup limits for a made container (a 0 in r: unchanged). */
+  int (*update_container)(vc_agent_t *a, const char *cid,
+                          const struct vc_resources *r, vc_err_t *err);
+  /* all: every process of the container, else its first one. */
+  int (*signal)(vc_agent_t *a, const char *cid, int sig, bool all,
+                vc_err_t *err);
   /* Run a new process in a running container, its stdio as io says;
    * *exit_code gets its status. */
   int (*exec)(vc_agent_t *a, const char *cid, const vc_process_t *p,

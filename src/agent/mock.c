@@ -204,8 +204,16 @@ static int mock_remove_container(vc_agent_t *a, const char *cid,
   return save(a, &w, err);
 }
 
-static int mock_signal(vc_agent_t *a, const char *cid, int sig,
+static int mock_update_container(vc_agent_t *a, const char *cid,
+                                 const struct vc_resources *r, vc_err_t *err) {
+  (void)r; /* a mock container has no cgroups */
+  struct world w;
+  return lookup(a, &w, "agent.update_container", cid, err) != NULL ? 0 : -1;
+}
+
+static int mock_signal(vc_agent_t *a, const char *cid, int sig, bool all,
                        vc_err_t *err) {
+  (void)all; /* a mock container is one process */
   struct world w;
   struct entry *e = lookup(a, &w, "agent.signal", cid, err);
   if (e == NULL)
@@ -333,6 +341,7 @@ const struct vc_agent_ops vc_agent_mock_ops = {
     .start_container = mock_start_container,
     .stop_container = mock_stop_container,
     .remove_container = mock_remove_container,
+    .update_container = mock_update_container,
     .signal = mock_signal,
     .exec = mock_exec,
     .wait = mock_wait,

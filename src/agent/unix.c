@@ -305,6 +305,24 @@ static void write_strv(vc_jw_t *w, const char *key, char *const *v) {
   vc_jw_end(w, ']');
 }
 
+static void write_resources(vc_jw_t *w, const struct vc_resources *r) {
+  vc_jw_key(w, "resources");
+  vc_jw_object(w);
+  const struct {
+    const char *key;
+    unsigned v;
+  } res[] = {{"memory_mib", r->memory_mib},
+             {"pids", r->pids},
+             {"cpu_quota_pct", r->cpu_quota_pct}};
+  for (size_t i = 0; i < sizeof res / sizeof res[0]; i++) {
+    if (res[i].v == 0)
+      continue;
+    vc_jw_key(w, res[i].key);
+    vc_jw_int(w, res[i].v);
+  }
+  vc_jw_end(w, '}');
+}
+
 static void write_process(vc_jw_t *w, const vc_process_t *p) {
   write_strv(w, "argv", p->argv);
   write_strv(w, "env", p->env);
@@ -517,21 +535,7 @@ static int unix_create_container(vc_agent_t *a, const vc_container_spec_t *s,
     vc_jw_end(&w, '}');
   }
   vc_jw_end(&w, ']');
-  vc_jw_key(&w, "resources");
-  vc_jw_object(&w);
-  const struct {
-    const char *key;
-    unsigned v;
-  } res[] = {{"memory_mib", s->resources.memory_mib},
-             {"pids", s->resources.pids},
-             {"cpu_quota_pct", s->resources.cpu_quota_pct}};
-  for (size_t i = 0; i < sizeof res / sizeof res[0]; i++) {
-    if (res[i].v == 0)
-      continue;
-    vc_jw_key(&w, res[i].key);
-    vc_jw_int(&w, res[i].v);
-  }
-  vc_jw_end(&w, '}');
+  write_resources(&w, &s->resources);
   write_security(&w, &s->security);
   vc_jw_end(&w, '}');
   return call(a, &w, id, REPLY_MS, NULL, err);
@@ -562,7 +566,21 @@ static int unix_remove_container(vc_agent_t *a, const char *cid,
   return simple(a, "remove_container", cid, NULL, err);
 }
 
-static int unix_signal(vc_agent_t *a, const char *cid, int sig,
+static int unix_update_container(vc_agent_t *a, const char *cid,
+                                 const struct vc_resources *r, vc_err_t *err) {
+  struct conn *c = conn_of(a, err);
+  if (c == NULL)
+    return -1;
+  cleanup_jw vc_jw_t w;
+  vc_jw_init(&w);
+  long long id = begin(c, &w, "update_container");
+  vc_jw_key(&w, "container_id");
+  vc_jw_string(&w, cid);
+  write_resources(&w, r);
+  return call(a, &w, id, REPLY_MS, NULL, err);
+}
+
+static int unix_signal(vc_agent_t *a, const char *cid, int sig, bool all,
                        vc_err_t *err) {
   struct conn *c = conn_of(a, err);
   if (c == NULL)
@@ -574,6 +592,10 @@ static int unix_signal(vc_agent_t *a, const char *cid, int sig,
   vc_jw_string(&w, cid);
   vc_jw_key(&w, "signal");
   vc_jw_int(&w, sig);
+  if (all) {
+    vc_jw_key(&w, "all");
+    vc_jw_bool(&w, true);
+  }
   return call(a, &w, id, REPLY_MS, NULL, err);
 }
 
@@ -1116,6 +1138,7 @@ static void unix_close(vc_agent_t *a) {
   .start_container = unix_start_container,                             \
   .stop_container = unix_stop_container,                               \
   .remove_container = unix_remove_container, .signal = unix_signal,    \
+  .update_container = unix_update_container,                           \
   .exec = unix_exec, .attach = unix_attach, .logs = unix_logs,         \
   .wait = unix_wait, .status = unix_status,                            \
   .list_processes = unix_list_processes, .stats = unix_stats,          \

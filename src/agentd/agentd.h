@@ -349,6 +349,9 @@ int cgroup_read(const cgroups_t *cg, int ctrl, const char *file,
 long long cgroup_oom_kills(const cgroups_t *cg);
 /* The folder whose cgroup.procs lists the container's processes. */
 const char *cgroup_procs_dir(const cgroups_t *cg);
+/* New limits for a made container (each -1: unchanged). */
+int cgroup_update(const cgroups_t *cg, long long memory_mib, long long pids,
+                  long long cpu_quota_pct, vc_err_t *err);
 void cgroup_remove(agent_t *a, cgroups_t *cg);
 void cgroup_remove_parent(agent_t *a);
 

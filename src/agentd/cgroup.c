@@ -192,38 +192,63 @@ int cgroup_check(const cgroups_t *cg, const ctr_spec_t *s, vc_err_t *err) {
   return 0;
 }
 
-/* Write s's limits (in the helper; cgroup_check has passed). */
-static int set_limits(const cgroups_t *cg, const ctr_spec_t *s,
-                      vc_err_t *err) {
+/* The limits that are >= 0 (cgroup_check has passed). */
+static int write_limits(const cgroups_t *cg, long long memory_mib,
+                        long long pids, long long cpu_quota_pct,
+                        vc_err_t *err) {
   char v[32];
-  if (s->memory_mib >= 0) {
-    snprintf(v, sizeof v, "%lld", s->memory_mib << 20);
-    if (write_file(cg->dir[CG_MEMORY], "memory.limit_in_bytes", v, err) < 0)
-      return -1;
+  if (memory_mib >= 0) {
+    snprintf(v, sizeof v, "%lld", memory_mib << 20);
     /* The same bound on memory + swap, so the limit cannot be dodged by
-     * swapping; absent when the kernel does not account swap. */
+     * swapping; absent when the kernel does not account swap.  The kernel
+     * keeps memory <= memory + swap: a higher limit raises that first. */
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/memory.memsw.limit_in_bytes",
              cg->dir[CG_MEMORY]);
-    if (access(path, F_OK) == 0 &&
-        write_file(cg->dir[CG_MEMORY], "memory.memsw.limit_in_bytes", v,
-                   err) < 0)
+    bool memsw = access(path, F_OK) == 0;
+    long long now = 0;
+    bool raise = read_ll(cg->dir[CG_MEMORY], "memory.limit_in_bytes", &now) == 0 &&
+                 now < (memory_mib << 20);
+    if ((memsw && raise &&
+         write_file(cg->dir[CG_MEMORY], "memory.memsw.limit_in_bytes", v,
+                    err) < 0) ||
+        write_file(cg->dir[CG_MEMORY], "memory.limit_in_bytes", v, err) < 0 ||
+        (memsw && !raise &&
+         write_file(cg->dir[CG_MEMORY], "memory.memsw.limit_in_bytes", v,
+                    err) < 0))
       return -1;
   }
-  if (s->pids >= 0) {
-    snprintf(v, sizeof v, "%lld", s->pids);
+  if (pids >= 0) {
+    snprintf(v, sizeof v, "%lld", pids);
     if (write_file(cg->dir[CG_PIDS], "pids.max", v, err) < 0)
       return -1;
   }
-  if (s->cpu_quota_pct >= 0) {
+  if (cpu_quota_pct >= 0) {
     long long period = 100000;
     read_ll(cg->dir[CG_CPU], "cpu.cfs_period_us", &period);
     /* The kernel refuses quotas under 1 ms. */
-    long long quota = s->cpu_quota_pct * period / 100;
+    long long quota = cpu_quota_pct * period / 100;
     snprintf(v, sizeof v, "%lld", quota < 1000 ? 1000 : quota);
     if (write_file(cg->dir[CG_CPU], "cpu.cfs_quota_us", v, err) < 0)
       return -1;
   }
+  return 0;
+}
+
+int cgroup_update(const cgroups_t *cg, long long memory_mib, long long pids,
+                  long long cpu_quota_pct, vc_err_t *err) {
+  if ((memory_mib >= 0 && need(cg, CG_MEMORY, "memory limit", err) < 0) ||
+      (pids >= 0 && need(cg, CG_PIDS, "pids limit", err) < 0) ||
+      (cpu_quota_pct >= 0 && need(cg, CG_CPU, "cpu quota", err) < 0))
+    return -1;
+  return write_limits(cg, memory_mib, pids, cpu_quota_pct, err);
+}
+
+/* Write s's limits (in the helper; cgroup_check has passed). */
+static int set_limits(const cgroups_t *cg, const ctr_spec_t *s,
+                      vc_err_t *err) {
+  if (write_limits(cg, s->memory_mib, s->pids, s->cpu_quota_pct, err) < 0)
+    return -1;
   if (!s->sec.privileged) {
     if (write_file(cg->dir[CG_DEVICES], "devices.deny", "a", err) < 0)
       return -1;

@@ -336,9 +336,40 @@ static int op_signal(agent_t *a, conn_t *c, const req_t *r, vc_err_t *err) {
   if (p->exited || p->ctr->state != CTR_RUNNING)
     return vc_fail(err, ESRCH, "%s: is not running",
                    proc_name(p, name, sizeof name));
+  const char *dir = cgroup_procs_dir(&p->ctr->cg);
+  if (vc_json_get_bool(r->msg, "all", false) && dir != NULL) {
+    /* Every process of the container, its first one last (as runc's
+     * kill --all: the others may not outlive it). */
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+    cleanup_file FILE *f = fopen(path, "re");
+    int pid;
+    while (f != NULL && fscanf(f, "%d", &pid) == 1)
+      if (pid != p->pid)
+        kill(pid, (int)sig);
+  }
   if (kill(p->pid, (int)sig) < 0)
     return vc_error(err, errno, "%s: signal %lld",
                     proc_name(p, name, sizeof name), sig);
+  return 0;
+}
+
+static int op_update_container(agent_t *a, conn_t *c, const req_t *r,
+                               vc_err_t *err) {
+  (void)c;
+  ctr_t *ctr;
+  if (find_ctr(a, r, &ctr, err) < 0)
+    return -1;
+  const vc_json_t *res = vc_json_get(r->msg, "resources");
+  if (res == NULL || res->type != VC_JSON_OBJECT)
+    return bad(err, "no object \"resources\"");
+  long long mem = opt_int(res, "memory_mib", -1), pids = opt_int(res, "pids", -1),
+            cpu = opt_int(res, "cpu_quota_pct", -1);
+  if (mem == 0 || mem < -1 || mem > (LLONG_MAX >> 20) || pids == 0 ||
+      pids < -1 || cpu == 0 || cpu < -1 || cpu > 100000)
+    return vc_fail(err, EINVAL, "\"resources\": values must be positive");
+  if (cgroup_update(&ctr->cg, mem, pids, cpu, err) < 0)
+    return vc_error_prefix(err, "container %s", ctr->id);
   return 0;
 }
 
@@ -614,6 +645,7 @@ static const struct op {
     {"stats", op_stats},
     {"status", op_status},
     {"stop_container", op_stop_container},
+    {"update_container", op_update_container},
     {"version", op_version},
     {"wait", op_wait},
 };

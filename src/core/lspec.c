@@ -156,13 +156,18 @@ static void dupmounts(lua_State *L, int t, vc_container_spec_t *c) {
   lua_pop(L, 1);
 }
 
+void vc_lua_resources(lua_State *L, int idx, struct vc_resources *r) {
+  int res = lua_absindex(L, idx);
+  luaL_checktype(L, res, LUA_TTABLE);
+  r->memory_mib = optuint(L, res, "memory_mib", 0);
+  r->pids = optuint(L, res, "pids", 0);
+  r->cpu_quota_pct = optuint(L, res, "cpu_quota_pct", 0);
+}
+
 static void readresources(lua_State *L, int t, struct vc_resources *r) {
   int type = lua_getfield(L, t, "resources");
   if (type == LUA_TTABLE) {
-    int res = lua_gettop(L);
-    r->memory_mib = optuint(L, res, "memory_mib", 0);
-    r->pids = optuint(L, res, "pids", 0);
-    r->cpu_quota_pct = optuint(L, res, "cpu_quota_pct", 0);
+    vc_lua_resources(L, -1, r);
   } else if (type != LUA_TNIL) {
     luaL_error(L, "resources: expected a table");
   }

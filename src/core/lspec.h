@@ -12,6 +12,8 @@
 
 void vc_lua_vm_spec(lua_State *L, int idx, vc_vm_spec_t *vm);
 void vc_lua_process(lua_State *L, int idx, vc_process_t *p);
+/* { memory_mib, pids, cpu_quota_pct } (each optional: 0). */
+void vc_lua_resources(lua_State *L, int idx, struct vc_resources *r);
 
 /* Push a collectable box holding a container spec copied from the table
  * at idx; returns the spec, valid while the box is on the stack. */

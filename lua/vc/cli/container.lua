@@ -33,8 +33,18 @@ local SPECS = {
              summary = "Delete a ready or stopped container." },
   status = { usage = "vc container status [--json] POD CID", positional = { "POD", "CID" },
              options = { { "--json", help = "print JSON" } }, summary = "Show a container." },
-  kill = { usage = "vc container kill POD CID [SIGNAL]", positional = { "POD", "CID" },
-           optional = { "SIGNAL" }, summary = "Send a signal (name or number, default TERM)." },
+  kill = { usage = "vc container kill [--all] POD CID [SIGNAL]", positional = { "POD", "CID" },
+           optional = { "SIGNAL" },
+           options = { { "--all", short = "-a",
+                         help = "to every process of the container, not only its first" } },
+           summary = "Send a signal (name or number, default TERM)." },
+  update = { usage = "vc container update [--memory MIB] [--pids N] [--cpu PCT] POD CID",
+             positional = { "POD", "CID" },
+             options = { { "--memory", arg = "MIB", help = "its memory limit" },
+                         { "--pids", arg = "N", help = "at most N processes" },
+                         { "--cpu", arg = "PCT", help = "its CPU quota, in % of one CPU" } },
+             summary = "Change a container's limits (at once if it runs, and for its next"
+                       .. " start)." },
   exec = { usage = "vc container exec [-i] [-t] POD CID -- ARGV...", positional = { "POD", "CID" },
            rest = "ARGV", rest_required = true,
            options = { { "--interactive", short = "-i",
@@ -64,8 +74,8 @@ local SPECS = {
 }
 
 local ORDER = {
-  "create", "start", "stop", "kill", "exec", "attach", "wait", "logs", "ps", "stats", "delete",
-  "status",
+  "create", "start", "stop", "kill", "update", "exec", "attach", "wait", "logs", "ps", "stats",
+  "delete", "status",
 }
 for _, spec in pairs(SPECS) do policies.add_option(spec) end
 
@@ -104,8 +114,20 @@ for _, name in ipairs { "start", "stop", "delete" } do
   end
 end
 
+function ACTIONS.update(o)
+  local res = {}
+  for key, opt in pairs { memory_mib = "memory", pids = "pids", cpu_quota_pct = "cpu" } do
+    if o[opt] then
+      res[key] = math.tointeger(tonumber(o[opt]))
+      if not res[key] then failure.raise("--%s: expected a whole number, got %q", opt, o[opt]) end
+    end
+  end
+  if next(res) == nil then failure.raise("vc container update: give --memory, --pids or --cpu") end
+  cli.check(container(o):update(res))
+end
+
 function ACTIONS.kill(o)
-  cli.check(container(o):kill(o.signal or "TERM"))
+  cli.check(container(o):kill(o.signal or "TERM", { all = o.all }))
   return 0
 end
 

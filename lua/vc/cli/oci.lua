@@ -304,7 +304,7 @@ function COMMANDS.state(argv, i)
 end
 
 function COMMANDS.kill(argv, i)
-  local _, pos = flags(argv, i, { ["--all"] = { "all" }, ["-a"] = { "all" } })
+  local o, pos = flags(argv, i, { ["--all"] = { "all" }, ["-a"] = { "all" } })
   local id = need_id(pos, "kill")
   local sig = pos[2] or "TERM"
   sig = sig:gsub("^SIG", "")
@@ -316,7 +316,7 @@ function COMMANDS.kill(argv, i)
     if p.id == id then check(p:stop()) else check(p:container(id):delete()) end
     return 0
   end
-  check(p:container(id):kill(tonumber(sig) or sig))
+  check(p:container(id):kill(tonumber(sig) or sig, { all = o.all }))
   return 0
 end
 
@@ -453,6 +453,45 @@ for _, op in ipairs { "pause", "resume" } do
   end
 end
 
+--- update: new limits, from an OCI linux.resources object (--resources
+-- FILE, or - for stdin) and runc's flags; what vc does not limit (block
+-- I/O, hugetlb, cpusets, shares) is refused rather than dropped.
+function COMMANDS.update(argv, i)
+  local o, pos = flags(argv, i, {
+    ["--resources"] = { "resources", "value" }, ["-r"] = { "resources", "value" },
+    ["--memory"] = { "memory", "value" }, ["-m"] = { "memory", "value" },
+    ["--pids-limit"] = { "pids", "value" }, ["--cpu-quota"] = { "quota", "value" },
+    ["--cpu-period"] = { "period", "value" },
+  })
+  local id = need_id(pos, "update")
+  local res = {}
+  if o.resources then
+    local text = o.resources == "-" and io.stdin:read("a") or read(o.resources)
+    if not text then fail("open %s: no such file or directory", o.resources) end
+    local ok, v = pcall(cjson.decode, text)
+    if not ok or type(v) ~= "table" then fail("%s: invalid JSON", o.resources) end
+    res = v
+  end
+  local out = {}
+  local mem = tonumber(o.memory) or (type(res.memory) == "table" and tonumber(res.memory.limit))
+  if mem and mem > 0 then out.memory_mib = math.max(4, math.ceil(mem / 1048576)) end
+  local pids = tonumber(o.pids) or (type(res.pids) == "table" and tonumber(res.pids.limit))
+  if pids and pids > 0 then out.pids = math.tointeger(pids) end
+  local cpu = type(res.cpu) == "table" and res.cpu or {}
+  local quota, period = tonumber(o.quota) or tonumber(cpu.quota),
+                        tonumber(o.period) or tonumber(cpu.period) or 100000
+  if quota and quota > 0 then out.cpu_quota_pct = math.max(1, math.ceil(quota * 100 / period)) end
+  for _, key in ipairs { "blockIO", "hugepageLimits", "network", "rdma" } do
+    if type(res[key]) == "table" and next(res[key]) then
+      fail("update: %s limits are not supported by vc-runtime", key)
+    end
+  end
+  if next(out) == nil then fail("update: no limit vc-runtime can set was given") end
+  if status_of(id) == "stopped" then fail("container not running") end
+  check(fetch(id):container(id):update(out))
+  return 0
+end
+
 --- ps: the container's processes (--format json: their pids, as runc).
 function COMMANDS.ps(argv, i)
   local o, pos = flags(argv, i, { ["--format"] = { "format", "value" },
@@ -507,7 +546,7 @@ local function dispatch(argv, g, i)
   if g.help or not cmd then
     io.stdout:write("usage: vc-runtime [--root DIR] [--log FILE] [--log-format json|text] "
                     .. "COMMAND [ARGS...]\ncommands: create start state kill delete exec ps"
-                    .. " pause resume features\n")
+                    .. " pause resume update features\n")
     return cmd and 0 or 1
   end
   M.root = check(storage.abspath(g.root))
