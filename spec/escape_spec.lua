@@ -253,6 +253,28 @@ for _, backend in ipairs(BACKENDS) do
       assert.matches("pod shared has no container nope", err, 1, true)
     end)
 
+    it("gives a container the tmpfs mounts its config asks, never written through", function()
+      local p = assert(run("tmpfs", {
+        mounts = { { path = "/scratch", tmpfs = { size_mib = 8, mode = "1770" } },
+                   { path = "/frozen", tmpfs = {}, read_only = true } },
+      }))
+      local c = p:container("c")
+      local code, out = c:exec { "/bin/sh", "-c", "echo x > /scratch/f && cat /scratch/f &&"
+                                 .. " stat -c %a /scratch && df -k /scratch | tail -1" }
+      assert.equal(0, code, out)
+      local text, mode, kib = out:match("^(x)\n(%d+)\n%S+%s+(%d+)")
+      assert.equal("x", text)
+      assert.equal("1770", mode)
+      assert.equal(8192, tonumber(kib))
+      assert.is_nil(support.read_file(rootfs .. "/scratch/f"))
+      code = c:exec { "/bin/sh", "-c", "echo x > /frozen/f" }
+      assert.is_not.equal(0, code)
+      local bad, err = run("badtmpfs", { mounts = { { path = "/x", tmpfs = {},
+                                                       volume = "v" } } })
+      assert.is_nil(bad)
+      assert.matches("containers[1].mounts[1]: expected one of volume", err, 1, true)
+    end)
+
     it("refuses malformed security configs before storing anything", function()
       local cases = {
         { { security = { capabilities = { add = { "CAP_FLY" } } } },

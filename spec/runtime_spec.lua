@@ -309,6 +309,26 @@ runroot = %q
       clean("/run/vc-runtime")
     end)
 
+    it("runs --read-only on " .. backend .. " with --tmpfs, the engine's capabilities and user",
+       function()
+      -- podman adds tmpfs on /tmp, /var/tmp and /run to a read-only rootfs
+      local r = podman("run --rm --read-only --tmpfs /data:size=4m " .. ann
+                       .. " --cap-drop CHOWN --user 1000:1000 --group-add 5 localhost/vcbb"
+                       .. " /bin/sh -c 'echo a > /tmp/a && echo b > /data/b && cat /tmp/a /data/b;"
+                       .. " df -k /data | tail -1; id -G; grep CapBnd /proc/self/status;"
+                       .. " echo c > /c 2>/dev/null || echo ro'")
+      assert.equal(0, r.code, r.stderr)
+      local a, b, kib, groups, bnd, ro = r.stdout:match(
+        "^(%S+)\n(%S+)\n%S+%s+(%d+)[^\n]*\n([%d ]+)\nCapBnd:%s*(%x+)\n(%S+)\n$")
+      assert.equal("a", a, r.stdout)
+      assert.equal("b", b)
+      assert.equal(4096, tonumber(kib))
+      assert.matches("^1000 5$", groups)
+      assert.equal(0, tonumber(bnd, 16) & 1)   -- CAP_CHOWN is bit 0
+      assert.equal("ro", ro)
+      clean("/run/vc-runtime")
+    end)
+
     it("runs -it on " .. backend .. ": a shell on a terminal, its size, its exit code",
        function()
       local steps = dir .. "/steps.json"

@@ -320,7 +320,11 @@ local container = record {
   { "terminal", boolean, default = false },
   { "stdin", boolean, default = false },
   { "mounts", list_of(record {
-      { "volume", tag, required = true },
+      { "volume", tag },
+      { "tmpfs", record {
+          { "size_mib", integer(1, 1048576) },
+          { "mode", str_if(matches("^[0-7][0-7][0-7][0-7]?$"), "an octal mode like \"1777\"") },
+        } },
       { "path", abspath, required = true },
       { "read_only", boolean, default = false },
     }, "a list", { "path", "mount path" }), default = {} },
@@ -457,12 +461,17 @@ local function checktable(fn, v)
   end
 end
 
---- Whether every mount of a container names one of the pod's volumes.
+--- Whether every mount of a container is a tmpfs or names one of the
+-- pod's volumes.
 function M.check_mounts(ctr, volumes, path)
   local tags = {}
   for _, v in ipairs(volumes) do tags[v.tag] = true end
   for i, m in ipairs(ctr.mounts) do
-    if not tags[m.volume] then
+    if (m.volume == nil) == (m.tmpfs == nil) then
+      return fail(sub(sub(path, "mounts"), i), "expected one of volume (a pod volume's tag)"
+                  .. " and tmpfs (a new empty file system)")
+    end
+    if m.volume and not tags[m.volume] then
       return fail(sub(sub(sub(path, "mounts"), i), "volume"), "no pod volume %s", quote(m.volume))
     end
   end

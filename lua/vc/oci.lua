@@ -129,14 +129,34 @@ function M.user(u)
   return user, groups
 end
 
+-- A tmpfs's size option ("64m", "65536k", bytes) in MiB, or nil.
+local function size_mib(v)
+  local n, unit = tostring(v):lower():match("^(%d+)([kmg]?)$")
+  if not n then return nil end
+  local bytes = tonumber(n) * ({ k = 1024, m = 1048576, g = 1073741824 })[unit ~= "" and unit
+                                                                           or "x"] or tonumber(n)
+  return math.max(1, math.ceil(bytes / 1048576))
+end
+
 -- The bundle's folder binds as pod volumes and the container's mounts of
--- them; files and what vc makes itself are left to vc (its /etc files,
--- /dev, /proc...).
+-- them, and its tmpfs mounts; files and what vc makes itself are left to
+-- vc (its /etc files, /dev, /dev/shm, /proc...).
 local function binds(spec)
   local volumes, mounts = {}, {}
   for _, m in ipairs(type(spec.mounts) == "table" and spec.mounts or {}) do
     local dest, src = m.destination, m.source
     local opts = type(m.options) == "table" and m.options or {}
+    if m.type == "tmpfs" and type(dest) == "string" and dest:sub(1, 1) == "/" and
+       dest ~= "/dev" and dest:sub(1, 5) ~= "/dev/" then
+      local t, ro = {}, false
+      for _, o in ipairs(opts) do
+        local k, v = tostring(o):match("^(%w+)=(.*)$")
+        if k == "size" then t.size_mib = size_mib(v) end
+        if k == "mode" and v:match("^[0-7]+$") then t.mode = ("%04o"):format(tonumber(v, 8)) end
+        if o == "ro" then ro = true end
+      end
+      mounts[#mounts + 1] = { tmpfs = t, path = dest, read_only = ro }
+    end
     local bind = m.type == "bind" or m.type == nil and (function()
       for _, o in ipairs(opts) do if o == "bind" or o == "rbind" then return true end end
       return false

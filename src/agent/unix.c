@@ -526,8 +526,20 @@ static int unix_create_container(vc_agent_t *a, const vc_container_spec_t *s,
   vc_jw_array(&w);
   for (size_t i = 0; i < s->n_mounts; i++) {
     vc_jw_object(&w);
-    vc_jw_key(&w, "volume");
-    vc_jw_string(&w, s->mounts[i].volume);
+    if (s->mounts[i].volume != NULL) {
+      vc_jw_key(&w, "volume");
+      vc_jw_string(&w, s->mounts[i].volume);
+    } else {
+      vc_jw_key(&w, "tmpfs");
+      vc_jw_object(&w);
+      if (s->mounts[i].tmpfs_size_mib > 0) {
+        vc_jw_key(&w, "size_mib");
+        vc_jw_int(&w, s->mounts[i].tmpfs_size_mib);
+      }
+      vc_jw_key(&w, "mode");
+      vc_jw_int(&w, s->mounts[i].tmpfs_mode ? s->mounts[i].tmpfs_mode : 01777);
+      vc_jw_end(&w, '}');
+    }
     vc_jw_key(&w, "path");
     vc_jw_string(&w, s->mounts[i].path);
     vc_jw_key(&w, "read_only");

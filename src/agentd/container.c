@@ -341,6 +341,9 @@ static int ctr_setup(const ctr_spec_t *s, const child_io_t *io, char ***env,
   if (vol_fd == NULL)
     return vc_error(err, ENOMEM, "mounts");
   for (size_t i = 0; i < s->n_mounts; i++) {
+    vol_fd[i] = -1;
+    if (s->mounts[i].volume == NULL)
+      continue; /* a tmpfs, made in place */
     vol_fd[i] = open_tree(AT_FDCWD, s->mounts[i].source,
                           OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
     if (vol_fd[i] < 0)
@@ -379,6 +382,18 @@ static int ctr_setup(const ctr_spec_t *s, const child_io_t *io, char ***env,
     const mount_spec_t *m = &s->mounts[i];
     if (mkdir_p(m->path, 0755, err) < 0)
       return vc_error_prefix(err, "mount %s", m->path);
+    if (m->volume == NULL) {
+      char data[64];
+      int n = snprintf(data, sizeof data, "mode=%o", m->tmpfs_mode);
+      if (m->tmpfs_size_mib > 0)
+        snprintf(data + n, sizeof data - (size_t)n, ",size=%lldm",
+                 m->tmpfs_size_mib);
+      if (mount("tmpfs", m->path, "tmpfs",
+                MS_NOSUID | MS_NODEV | (m->read_only ? MS_RDONLY : 0),
+                data) < 0)
+        return vc_error(err, errno, "mount tmpfs %s", m->path);
+      continue;
+    }
     if (move_mount(vol_fd[i], "", AT_FDCWD, m->path,
                    MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
         (m->read_only &&

@@ -213,6 +213,16 @@ static int container_spec(agent_t *a, const vc_json_t *v, ctr_spec_t *s,
     m->read_only = vc_json_get_bool(mounts->items[i], "read_only", false);
     if (m->path == NULL || m->path[0] != '/')
       return vc_fail(err, EINVAL, "mount %zu: \"path\" must be absolute", i + 1);
+    const vc_json_t *tmpfs = vc_json_get(mounts->items[i], "tmpfs");
+    if (tmpfs != NULL && tmpfs->type == VC_JSON_OBJECT && m->volume == NULL) {
+      m->tmpfs_size_mib = opt_int(tmpfs, "size_mib", -1);
+      long long mode = opt_int(tmpfs, "mode", 01777);
+      if (m->tmpfs_size_mib == 0 || m->tmpfs_size_mib < -1 ||
+          m->tmpfs_size_mib > (1 << 20) || mode < 0 || mode > 07777)
+        return vc_fail(err, EINVAL, "mount %s: bad \"tmpfs\"", m->path);
+      m->tmpfs_mode = (unsigned)mode;
+      continue;
+    }
     volume_t *vol = m->volume != NULL ? pod_volume(a, m->volume) : NULL;
     if (vol == NULL)
       return vc_fail(err, ENOENT, "mount %s: no such volume \"%s\"", m->path,

@@ -149,9 +149,18 @@ static void dupmounts(lua_State *L, int t, vc_container_spec_t *c) {
     m->path = dupfield(L, -1, "path");
     lua_getfield(L, -1, "read_only");
     m->read_only = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    bool tmpfs = lua_getfield(L, -1, "tmpfs") == LUA_TTABLE;
+    if (tmpfs) {
+      m->tmpfs_size_mib = optuint(L, lua_gettop(L), "size_mib", 0);
+      if (lua_getfield(L, -1, "mode") == LUA_TSTRING)
+        m->tmpfs_mode = (unsigned)strtoul(lua_tostring(L, -1), NULL, 8) & 07777;
+      lua_pop(L, 1);
+    }
     lua_pop(L, 2);
-    if (m->volume == NULL || m->path == NULL)
-      luaL_error(L, "mounts[%d]: volume and path are required", (int)i);
+    if ((m->volume == NULL) == !tmpfs || m->path == NULL)
+      luaL_error(L, "mounts[%d]: path and one of volume and tmpfs are required",
+                 (int)i);
   }
   lua_pop(L, 1);
 }

@@ -22,9 +22,11 @@ struct vc_volume {
 
 /* A pod volume seen inside a container. */
 struct vc_mount {
-  char *volume;         /* the pod volume's tag */
+  char *volume;         /* the pod volume's tag, or NULL: a tmpfs */
   char *path;           /* where the container sees it */
   bool read_only;
+  unsigned tmpfs_size_mib;  /* a tmpfs's size (0: the kernel's default) */
+  unsigned tmpfs_mode;      /* ... its root's mode (0: 01777) */
 };
 
 /* Limits through cgroups; 0 means none. */
