@@ -2,9 +2,10 @@
 --
 --  * caps: at most MAX_CPUS vCPUs and MAX_MEMORY_MIB of guest memory, and
 --    no container memory limit above its pod's memory;
---  * volumes: a host_path must lie under one of VOLUME_ROOTS once its
---    symbolic links and ".." are resolved (host-side, by vc), and never in
---    a system folder (DENIED) nor in vc's own store;
+--  * volumes (and a container's host_path mounts): a host_path must lie
+--    under one of VOLUME_ROOTS once its symbolic links and ".." are
+--    resolved (host-side, by vc), and never in a system folder (DENIED)
+--    nor in vc's own store;
 --  * security: a container asks for more than vc gives by default
 --    (security.privileged, seccomp "unconfined", or an added capability
 --    that masters its sandbox, DANGEROUS) only in a pod annotated
@@ -25,9 +26,11 @@ local MAX_MEMORY_MIB = 32768
 local BASE_MEMORY_MIB = 256
 local OVERHEAD_MIB = 64
 
--- Folders volumes may come from.
+-- Folders volumes may come from (with the volume stores of podman and
+-- of Kubernetes' kubelet, whose containers come through vc-runtime).
 local VOLUME_ROOTS = {
   "/srv", "/home", "/mnt", "/media", "/tmp", "/var/tmp", "/var/lib/vc/volumes",
+  "/var/lib/containers/storage/volumes", "/var/lib/kubelet/pods",
 }
 -- Never shared, whatever VOLUME_ROOTS say.
 local DENIED = { "/etc", "/proc", "/sys", "/dev", "/boot", "/root", "/run/vc", "/var/lib/vc/pods" }
@@ -135,6 +138,13 @@ return {
       end
       local ok, why = check_security(c, config)
       if not ok then return false, why end
+      for i, m in ipairs(c.mounts) do
+        if m.host_path then
+          ok, why = check_volume({ tag = ("of container %s (mounts[%d])"):format(c.id, i),
+                                   host_path = m.host_path }, ctx.store)
+          if not ok then return false, why end
+        end
+      end
     end
     for _, v in ipairs(config.volumes) do
       local ok, why = check_volume(v, ctx.store)

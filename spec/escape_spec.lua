@@ -275,6 +275,40 @@ for _, backend in ipairs(BACKENDS) do
       assert.matches("containers[1].mounts[1]: expected one of volume", err, 1, true)
     end)
 
+    it("binds a host folder of its own into a container, also into a running pod", function()
+      local data = support.tmpdir()
+      support.write_file(data .. "/in", "from the host\n")
+      local p = assert(run("hostdir", {
+        mounts = { { host_path = data, path = "/data" },
+                   { host_path = data, path = "/ro", read_only = true } },
+      }))
+      local c = p:container("c")
+      -- (writes reach the host at the guest's writeback, or a sync, as on 9p volumes)
+      local code, out = c:exec { "/bin/sh", "-c", "cat /data/in && echo new > /data/out && sync" }
+      assert.equal(0, code, out)
+      assert.equal("from the host\n", out)
+      assert.equal("new\n", support.read_file(data .. "/out"))
+      code = c:exec { "/bin/sh", "-c", "echo x > /ro/x" }
+      assert.is_not.equal(0, code)
+      -- a container added to the running pod gets one too; its delete unshares it
+      assert(p:add_container { id = "late", rootfs = rootfs, argv = { "/bin/sleep", "600" },
+                               mounts = { { host_path = data, path = "/d2" } } })
+      assert(p:container("late"):start())
+      _, out = p:container("late"):exec { "/bin/cat", "/d2/out" }
+      assert.equal("new\n", out)
+      assert(p:container("late"):kill("KILL"))
+      p:container("late"):wait(10)
+      assert(p:container("late"):delete())
+      assert.equal("", support.sh("grep -F " .. q(root) .. " /proc/self/mountinfo | grep -F"
+                                  .. " late@").stdout)
+      -- the default policy judges them as volumes
+      local bad, err = run("etc", { mounts = { { host_path = "/etc", path = "/x" } } })
+      assert.is_nil(bad)
+      assert.matches("volume of container c (mounts[1]): /etc lies in /etc", err, 1, true)
+      p:delete { force = true }
+      support.rmtree(data)
+    end)
+
     it("refuses malformed security configs before storing anything", function()
       local cases = {
         { { security = { capabilities = { add = { "CAP_FLY" } } } },

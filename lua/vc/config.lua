@@ -321,6 +321,7 @@ local container = record {
   { "stdin", boolean, default = false },
   { "mounts", list_of(record {
       { "volume", tag },
+      { "host_path", abspath },
       { "tmpfs", record {
           { "size_mib", integer(1, 1048576) },
           { "mode", str_if(matches("^[0-7][0-7][0-7][0-7]?$"), "an octal mode like \"1777\"") },
@@ -461,15 +462,16 @@ local function checktable(fn, v)
   end
 end
 
---- Whether every mount of a container is a tmpfs or names one of the
--- pod's volumes.
+--- Whether every mount of a container is a tmpfs, a host folder or one
+-- of the pod's volumes.
 function M.check_mounts(ctr, volumes, path)
   local tags = {}
   for _, v in ipairs(volumes) do tags[v.tag] = true end
   for i, m in ipairs(ctr.mounts) do
-    if (m.volume == nil) == (m.tmpfs == nil) then
-      return fail(sub(sub(path, "mounts"), i), "expected one of volume (a pod volume's tag)"
-                  .. " and tmpfs (a new empty file system)")
+    if (m.volume and 1 or 0) + (m.tmpfs and 1 or 0) + (m.host_path and 1 or 0) ~= 1 then
+      return fail(sub(sub(path, "mounts"), i), "expected one of volume (a pod volume's tag),"
+                  .. " host_path (a host folder of the container's own) and tmpfs (a new"
+                  .. " empty file system)")
     end
     if m.volume and not tags[m.volume] then
       return fail(sub(sub(sub(path, "mounts"), i), "volume"), "no pod volume %s", quote(m.volume))

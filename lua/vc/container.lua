@@ -93,6 +93,9 @@ function M.add(pod, ccfg)
       internal.set_container_state(st, pod.id, norm.id, { state = "ready" })
     end)
     if not ok then
+      if pod_vm_up(st, cfg) then
+        pcall(sandbox.unshare_container, sandbox.hypervisor(st, cfg), norm)
+      end
       st:delete_container(pod.id, norm.id)
       error(err, 0)
     end
@@ -386,7 +389,8 @@ function Container:delete()
     end
     failure.check(state.can_delete("container", self.id, rec.state))
     if agent then failure.check(agent:remove_container(self.id)) end
-    failure.check(sandbox.hypervisor(st, cfg):unshare_rootfs(self.id))
+    local ccfg = store.read_opt(st, cfg.id, self.id, "config") or { id = self.id }
+    sandbox.unshare_container(sandbox.hypervisor(st, cfg), ccfg)
     failure.check(st:delete_container(cfg.id, self.id))
     return true
   end)

@@ -133,7 +133,8 @@ local function sweep_pod(st, id, procs, report, dry)
           agent:remove_container(cid)
           agent:close()
         end
-        hv:unshare_rootfs(cid)
+        pcall(sandbox.unshare_container, hv,
+              store.read_opt(st, id, cid, "config") or { id = cid })
       end
       failure.check(st:delete_container(id, cid))
     end

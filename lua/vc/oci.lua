@@ -138,11 +138,11 @@ local function size_mib(v)
   return math.max(1, math.ceil(bytes / 1048576))
 end
 
--- The bundle's folder binds as pod volumes and the container's mounts of
--- them, and its tmpfs mounts; files and what vc makes itself are left to
+-- The bundle's folder binds (host folders of the container's own) and
+-- tmpfs mounts, in its order; files and what vc makes itself are left to
 -- vc (its /etc files, /dev, /dev/shm, /proc...).
 local function binds(spec)
-  local volumes, mounts = {}, {}
+  local mounts = {}
   for _, m in ipairs(type(spec.mounts) == "table" and spec.mounts or {}) do
     local dest, src = m.destination, m.source
     local opts = type(m.options) == "table" and m.options or {}
@@ -166,18 +166,15 @@ local function binds(spec)
        host.kind(src) == "directory" then
       local ro = false
       for _, o in ipairs(opts) do if o == "ro" then ro = true end end
-      local tag = "v" .. (#volumes + 1)
-      volumes[#volumes + 1] = { tag = tag, host_path = src, read_only = ro }
-      mounts[#mounts + 1] = { volume = tag, path = dest, read_only = ro }
+      mounts[#mounts + 1] = { host_path = src, path = dest, read_only = ro }
     end
   end
-  return volumes, mounts
+  return mounts
 end
 
 --- The vc container config for container id from bundle (absolute) and
 -- its spec; sandbox: the ID of the container whose UTS and IPC namespaces
--- it joins (its pod's sandbox), or nil. Also the pod volumes its mounts
--- need.
+-- it joins (its pod's sandbox), or nil.
 function M.container_config(id, bundle, spec, sandbox)
   local p = spec.process
   local root = spec.root.path
@@ -194,7 +191,7 @@ function M.container_config(id, bundle, spec, sandbox)
     local pids = type(res.pids) == "table" and math.tointeger(res.pids.limit)
     if pids and pids > 0 then resources.pids = pids end
   end
-  local volumes, mounts = binds(spec)
+  local mounts = binds(spec)
   return {
     id = id, rootfs = root, argv = p.args,
     env = type(p.env) == "table" and p.env or {}, cwd = p.cwd or "/", user = user,
@@ -214,13 +211,13 @@ function M.container_config(id, bundle, spec, sandbox)
       readonly_paths = linux.readonlyPaths,
       seccomp = type(linux.seccomp) == "table" and linux.seccomp or nil,
     },
-  }, volumes
+  }
 end
 
 --- The vc pod config for container id from bundle (absolute) and its
 -- spec: a pod of that one container (the sandbox of any that join it).
 function M.pod_config(id, bundle, spec)
-  local ccfg, volumes = M.container_config(id, bundle, spec)
+  local ccfg = M.container_config(id, bundle, spec)
   local annotations = strings(spec.annotations)
   local network
   for _, ns in ipairs(type(spec.linux) == "table" and type(spec.linux.namespaces) == "table"
@@ -233,7 +230,6 @@ function M.pod_config(id, bundle, spec)
     id = id,
     hypervisor = annotations[M.HYPERVISOR_ANNOTATION] or nil,
     annotations = annotations,
-    volumes = volumes,
     network = network,
     hostname = type(spec.hostname) == "string" and spec.hostname ~= "" and spec.hostname or nil,
     containers = { ccfg },

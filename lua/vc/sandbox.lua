@@ -187,11 +187,34 @@ function M.try_agent(cfg, hv, timeout)
   return nil
 end
 
---- A container's spec for the agent, its rootfs shared into the sandbox.
+-- The name a container's host folder mount n is shared under ('@' is in
+-- no container ID).
+local function share_name(cid, n) return cid .. "@" .. n end
+
+--- A container's spec for the agent, its rootfs and host folders shared
+-- into the sandbox.
 function M.shared_container_spec(hv, ccfg)
   local spec = M.container_spec(ccfg)
   spec.rootfs = failure.check(hv:share_rootfs(ccfg.id, ccfg.rootfs))
+  local mounts = {}
+  for i, m in ipairs(ccfg.mounts or {}) do
+    if m.host_path then
+      mounts[i] = { source = failure.check(hv:share_rootfs(share_name(ccfg.id, i), m.host_path)),
+                    path = m.path, read_only = m.read_only }
+    else
+      mounts[i] = m
+    end
+  end
+  spec.mounts = mounts
   return spec
+end
+
+--- Undo shared_container_spec's sharing.
+function M.unshare_container(hv, ccfg)
+  for i, m in ipairs(ccfg.mounts or {}) do
+    if m.host_path then failure.check(hv:unshare_rootfs(share_name(ccfg.id, i))) end
+  end
+  return failure.check(hv:unshare_rootfs(ccfg.id))
 end
 
 return M

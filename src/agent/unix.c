@@ -529,6 +529,9 @@ static int unix_create_container(vc_agent_t *a, const vc_container_spec_t *s,
     if (s->mounts[i].volume != NULL) {
       vc_jw_key(&w, "volume");
       vc_jw_string(&w, s->mounts[i].volume);
+    } else if (s->mounts[i].source != NULL) {
+      vc_jw_key(&w, "source");
+      vc_jw_string(&w, s->mounts[i].source);
     } else {
       vc_jw_key(&w, "tmpfs");
       vc_jw_object(&w);

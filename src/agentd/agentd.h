@@ -267,8 +267,8 @@ typedef struct proc_spec {
 } proc_spec_t;
 
 typedef struct mount_spec {
-  const char *volume, *path;   /* volume NULL: a tmpfs */
-  bool read_only;
+  const char *volume, *path;   /* volume NULL: source or a tmpfs */
+  bool read_only, tmpfs;
   long long tmpfs_size_mib;    /* -1: the kernel's default */
   unsigned tmpfs_mode;
   const char *source;   /* the volume's folder, filled by the agent */

@@ -342,12 +342,12 @@ static int ctr_setup(const ctr_spec_t *s, const child_io_t *io, char ***env,
     return vc_error(err, ENOMEM, "mounts");
   for (size_t i = 0; i < s->n_mounts; i++) {
     vol_fd[i] = -1;
-    if (s->mounts[i].volume == NULL)
-      continue; /* a tmpfs, made in place */
+    if (s->mounts[i].tmpfs)
+      continue; /* made in place */
     vol_fd[i] = open_tree(AT_FDCWD, s->mounts[i].source,
                           OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
     if (vol_fd[i] < 0)
-      return vc_error(err, errno, "volume %s", s->mounts[i].volume);
+      return vc_error(err, errno, "mount %s", s->mounts[i].path);
   }
 
   int net_fd[NET_FILES];
@@ -382,7 +382,7 @@ static int ctr_setup(const ctr_spec_t *s, const child_io_t *io, char ***env,
     const mount_spec_t *m = &s->mounts[i];
     if (mkdir_p(m->path, 0755, err) < 0)
       return vc_error_prefix(err, "mount %s", m->path);
-    if (m->volume == NULL) {
+    if (m->tmpfs) {
       char data[64];
       int n = snprintf(data, sizeof data, "mode=%o", m->tmpfs_mode);
       if (m->tmpfs_size_mib > 0)

@@ -213,8 +213,17 @@ static int container_spec(agent_t *a, const vc_json_t *v, ctr_spec_t *s,
     m->read_only = vc_json_get_bool(mounts->items[i], "read_only", false);
     if (m->path == NULL || m->path[0] != '/')
       return vc_fail(err, EINVAL, "mount %zu: \"path\" must be absolute", i + 1);
+    const char *source = vc_json_get_string(mounts->items[i], "source");
+    if (source != NULL && m->volume == NULL) {
+      if (source[0] != '/')
+        return vc_fail(err, EINVAL, "mount %s: \"source\" must be absolute",
+                       m->path);
+      m->source = source;
+      continue;
+    }
     const vc_json_t *tmpfs = vc_json_get(mounts->items[i], "tmpfs");
     if (tmpfs != NULL && tmpfs->type == VC_JSON_OBJECT && m->volume == NULL) {
+      m->tmpfs = true;
       m->tmpfs_size_mib = opt_int(tmpfs, "size_mib", -1);
       long long mode = opt_int(tmpfs, "mode", 01777);
       if (m->tmpfs_size_mib == 0 || m->tmpfs_size_mib < -1 ||

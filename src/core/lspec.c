@@ -146,6 +146,7 @@ static void dupmounts(lua_State *L, int t, vc_container_spec_t *c) {
       luaL_error(L, "mounts[%d]: expected a table", (int)i);
     struct vc_mount *m = &c->mounts[c->n_mounts++];
     m->volume = dupfield(L, -1, "volume");
+    m->source = dupfield(L, -1, "source");
     m->path = dupfield(L, -1, "path");
     lua_getfield(L, -1, "read_only");
     m->read_only = lua_toboolean(L, -1);
@@ -158,9 +159,10 @@ static void dupmounts(lua_State *L, int t, vc_container_spec_t *c) {
       lua_pop(L, 1);
     }
     lua_pop(L, 2);
-    if ((m->volume == NULL) == !tmpfs || m->path == NULL)
-      luaL_error(L, "mounts[%d]: path and one of volume and tmpfs are required",
-                 (int)i);
+    if ((m->volume != NULL) + (m->source != NULL) + tmpfs != 1 ||
+        m->path == NULL)
+      luaL_error(L, "mounts[%d]: path and one of volume, source and tmpfs are "
+                 "required", (int)i);
   }
   lua_pop(L, 1);
 }

@@ -68,6 +68,7 @@ void vc_container_spec_free(vc_container_spec_t *c) {
   free(c->namespaces_of);
   for (size_t i = 0; i < c->n_mounts; i++) {
     free(c->mounts[i].volume);
+    free(c->mounts[i].source);
     free(c->mounts[i].path);
   }
   free(c->mounts);

@@ -22,7 +22,9 @@ struct vc_volume {
 
 /* A pod volume seen inside a container. */
 struct vc_mount {
-  char *volume;         /* the pod volume's tag, or NULL: a tmpfs */
+  char *volume;         /* the pod volume's tag, or NULL: */
+  char *source;         /* a folder the agent sees (a host folder shared
+                           for this container), or NULL: a tmpfs */
   char *path;           /* where the container sees it */
   bool read_only;
   unsigned tmpfs_size_mib;  /* a tmpfs's size (0: the kernel's default) */

@@ -219,12 +219,7 @@ function COMMANDS.create(argv, i)
   if sandbox then
     if not record(sandbox) then fail("container %s: its sandbox %s does not exist", id, sandbox) end
     p = fetch(sandbox)
-    local ccfg, volumes = oci.container_config(id, bundle, spec, sandbox)
-    if #volumes > 0 then
-      fail("container %s: folders bound into a container that joins a pod (%s) are not"
-           .. " supported", id, volumes[1].host_path)
-    end
-    check(p:add_container(ccfg))
+    check(p:add_container(oci.container_config(id, bundle, spec, sandbox)))
   else
     p = check(vc().pod.create(oci.pod_config(id, bundle, spec)))
   end
