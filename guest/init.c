@@ -186,9 +186,10 @@ static void mount_basics(const struct opts *o) {
   must_mount(o, "tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
   must_mount(o, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
 
-  /* what the agent uses (the freezer is not: a pod pauses in QEMU) */
+  /* what the agent uses (the freezer pauses one container; a whole pod
+   * pauses in QEMU) */
   static const char *const cgroups[] = {"memory", "pids", "cpu,cpuacct",
-                                         "devices"};
+                                         "freezer", "devices"};
   must_mount(o, "cgroup", "/sys/fs/cgroup", "tmpfs", safe, "mode=0755");
   for (size_t i = 0; i < sizeof cgroups / sizeof cgroups[0]; i++) {
     char dir[64];

@@ -169,6 +169,47 @@ for _, backend in ipairs(BACKENDS) do
       assert.equal(0, support.sh(rt("delete", "u")).code)
     end)
 
+    it("pauses and resumes a container: its processes freeze and thaw", function()
+      local b, data = tmp .. "/pz", tmp .. "/pzdata"
+      assert(os.execute("mkdir -p " .. q(data)))
+      bundle(b, { "/bin/sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /data/n; sync;"
+                  .. " sleep 0.1; done" }, backend, function(spec)
+        spec.mounts[#spec.mounts + 1] = { destination = "/data", type = "bind", source = data,
+                                          options = { "rbind", "rw" } }
+      end)
+      assert.equal(0, support.sh(rt("create", "--bundle", b, "pz") .. " </dev/null >/dev/null")
+                   .code)
+      assert.equal(0, support.sh(rt("start", "pz")).code)
+      local function count()
+        return tonumber(support.read_file(data .. "/n") or "") or 0
+      end
+      for _ = 1, 100 do
+        if count() > 2 then break end
+        os.execute("sleep 0.1")
+      end
+      assert.is_true(count() > 2)
+      assert.equal(0, support.sh(rt("pause", "pz")).code)
+      assert.equal("paused", state("pz").status)
+      local r = support.sh(rt("pause", "pz"))
+      assert.equal(1, r.code)
+      assert.matches("container not running", r.stderr)
+      local frozen = count()
+      os.execute("sleep 0.6")
+      assert.equal(frozen, count())
+      assert.equal(0, support.sh(rt("resume", "pz")).code)
+      assert.equal("running", state("pz").status)
+      for _ = 1, 100 do
+        if count() > frozen then break end
+        os.execute("sleep 0.1")
+      end
+      assert.is_true(count() > frozen)
+      -- a paused container is deleted with --force (SIGKILL thaws it)
+      assert.equal(0, support.sh(rt("pause", "pz")).code)
+      assert.equal(0, support.sh(rt("delete", "--force", "pz")).code)
+      r = support.sh(rt("state", "pz"))
+      assert.equal(1, r.code)
+    end)
+
     it("refuses bad input with runc's kind of error, and leaves nothing", function()
       local b = tmp .. "/bad"
       assert(os.execute("mkdir -p " .. q(b)))

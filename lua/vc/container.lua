@@ -136,17 +136,42 @@ function Container:stop()
   end)
 end
 
+-- Pause or resume the container alone (its pod runs on).
+local function freeze(self, from, to, op)
+  return failure.catch(internal.locked, self.pod.id, "exclusive", function(st, cfg)
+    local agent <close>, rec = running_pod(st, cfg, self.id, op)
+    failure.check(state.check("container", self.id, rec.state, to))
+    if rec.state ~= from then
+      failure.raise("container %s: cannot %s while %s", self.id, op, rec.state)
+    end
+    failure.check(agent[op .. "_container"](agent, self.id))
+    rec.state = to
+    internal.set_container_state(st, cfg.id, self.id, rec)
+    return true
+  end)
+end
+
+--- Freeze the container's processes (the pod and its other containers run on).
+function Container:pause() return freeze(self, "running", "paused", "pause") end
+--- Thaw them.
+function Container:resume() return freeze(self, "paused", "running", "resume") end
+
 --- Send a signal, by name ("TERM", "SIGKILL") or number (default TERM),
--- to the container's first process (opts.all: to every process in it).
+-- to the container's first process (opts.all: to every process in it). A
+-- paused container gets it when resumed, but SIGKILL, which resumes it.
 function Container:kill(sig, opts)
   local signum, serr = agentlib.signum(tostring(sig or "TERM"))
   if not signum then return nil, serr end
   return failure.catch(internal.locked, self.pod.id, "exclusive", function(st, cfg)
     local agent <close>, rec = running_pod(st, cfg, self.id, "signal")
-    if rec.state ~= "running" then
+    if rec.state ~= "running" and rec.state ~= "paused" then
       failure.raise("container %s: cannot signal while %s", self.id, rec.state)
     end
     failure.check(agent:signal(self.id, signum, type(opts) == "table" and opts.all == true))
+    if rec.state == "paused" and signum == 9 then
+      rec.state = "running" -- (the agent thawed it to let it die)
+      internal.set_container_state(st, cfg.id, self.id, rec)
+    end
     internal.sync_container(st, cfg.id, agent, self.id, rec, { restart = true, requested = true })
     return true
   end)

@@ -6,6 +6,7 @@
  *   a:connect(timeout) a:create_pod(vm) a:destroy_pod()
  *   a:create_container(spec) a:start_container(cid) a:stop_container(cid, t)
  *   a:remove_container(cid) a:signal(cid, n [, all])
+ *   a:pause_container(cid) a:resume_container(cid)
  *   a:update_container(cid, {memory_mib, pids, cpu_quota_pct})
  *                       -> true | nil, msg, errno
  *   a:exec(cid, process [, "capture"|"inherit" [, stdin [, tty]]])
@@ -222,6 +223,16 @@ static int l_remove_container(lua_State *L) {
   vc_err_t err = {0};
   return result(L, a->ops->remove_container(a, cid, &err), &err);
 }
+
+static int l_freeze(lua_State *L, bool frozen) {
+  vc_agent_t *a = checkagent(L);
+  const char *cid = luaL_checkstring(L, 2);
+  vc_err_t err = {0};
+  return result(L, a->ops->freeze(a, cid, frozen, &err), &err);
+}
+
+static int l_pause_container(lua_State *L) { return l_freeze(L, true); }
+static int l_resume_container(lua_State *L) { return l_freeze(L, false); }
 
 static int l_update_container(lua_State *L) {
   vc_agent_t *a = checkagent(L);
@@ -627,6 +638,8 @@ static const luaL_Reg methods[] = {
     {"shutdown", l_shutdown},
     {"signal", l_signal},
     {"update_container", l_update_container},
+    {"pause_container", l_pause_container},
+    {"resume_container", l_resume_container},
     {"start_container", l_start_container},
     {"stats", l_stats},
     {"status", l_status},

@@ -100,6 +100,8 @@ struct vc_agent_ops {
   int (*stop_container)(vc_agent_t *a, const char *cid, double timeout_s,
                         vc_err_t *err);
   int (*remove_container)(vc_agent_t *a, const char *cid, vc_err_t *err);
+  /* Pause (freeze) or resume a running container, it alone. */
+  int (*freeze)(vc_agent_t *a, const char *cid, bool frozen, vc_err_t *err);
   /* New cgroup limits for a made container (a 0 in r: unchanged). */
   int (*update_container)(vc_agent_t *a, const char *cid,
                           const struct vc_resources *r, vc_err_t *err);

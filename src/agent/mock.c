@@ -204,6 +204,18 @@ static int mock_remove_container(vc_agent_t *a, const char *cid,
   return save(a, &w, err);
 }
 
+static int mock_freeze(vc_agent_t *a, const char *cid, bool frozen,
+                       vc_err_t *err) {
+  (void)frozen; /* a mock container has no processes to freeze */
+  struct world w;
+  struct entry *e = lookup(a, &w, "agent.freeze", cid, err);
+  if (e == NULL)
+    return -1;
+  if (e->state != VC_CTR_RUNNING)
+    return vc_fail(err, ESRCH, "agent: container %s is not running", cid);
+  return 0;
+}
+
 static int mock_update_container(vc_agent_t *a, const char *cid,
                                  const struct vc_resources *r, vc_err_t *err) {
   (void)r; /* a mock container has no cgroups */
@@ -342,6 +354,7 @@ const struct vc_agent_ops vc_agent_mock_ops = {
     .stop_container = mock_stop_container,
     .remove_container = mock_remove_container,
     .update_container = mock_update_container,
+    .freeze = mock_freeze,
     .signal = mock_signal,
     .exec = mock_exec,
     .wait = mock_wait,

@@ -581,6 +581,12 @@ static int unix_remove_container(vc_agent_t *a, const char *cid,
   return simple(a, "remove_container", cid, NULL, err);
 }
 
+static int unix_freeze(vc_agent_t *a, const char *cid, bool frozen,
+                       vc_err_t *err) {
+  return simple(a, frozen ? "pause_container" : "resume_container", cid, NULL,
+                err);
+}
+
 static int unix_update_container(vc_agent_t *a, const char *cid,
                                  const struct vc_resources *r, vc_err_t *err) {
   struct conn *c = conn_of(a, err);
@@ -1153,7 +1159,7 @@ static void unix_close(vc_agent_t *a) {
   .start_container = unix_start_container,                             \
   .stop_container = unix_stop_container,                               \
   .remove_container = unix_remove_container, .signal = unix_signal,    \
-  .update_container = unix_update_container,                           \
+  .update_container = unix_update_container, .freeze = unix_freeze,    \
   .exec = unix_exec, .attach = unix_attach, .logs = unix_logs,         \
   .wait = unix_wait, .status = unix_status,                            \
   .list_processes = unix_list_processes, .stats = unix_stats,          \

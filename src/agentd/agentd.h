@@ -152,6 +152,7 @@ struct ctr {
   sec_t sec;            /* applied to the init and to every exec */
   int cg_helper;        /* pidfd of the helper making cg, or -1 */
   long long oom_seen;   /* memory.oom_control oom_kill already accounted */
+  bool frozen;          /* paused alone (its freezer cgroup) */
 };
 
 /* A client: a unix socket connection or the virtio-serial port. */
@@ -351,6 +352,8 @@ int cgroup_read(const cgroups_t *cg, int ctrl, const char *file,
 long long cgroup_oom_kills(const cgroups_t *cg);
 /* The folder whose cgroup.procs lists the container's processes. */
 const char *cgroup_procs_dir(const cgroups_t *cg);
+/* Freeze (pause) or thaw a container's processes, it alone. */
+int cgroup_freeze(const cgroups_t *cg, bool frozen, vc_err_t *err);
 /* New limits for a made container (each -1: unchanged). */
 int cgroup_update(const cgroups_t *cg, long long memory_mib, long long pids,
                   long long cpu_quota_pct, vc_err_t *err);

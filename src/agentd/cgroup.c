@@ -235,6 +235,29 @@ static int write_limits(const cgroups_t *cg, long long memory_mib,
   return 0;
 }
 
+int cgroup_freeze(const cgroups_t *cg, bool frozen, vc_err_t *err) {
+  const char *what = frozen ? "pause" : "resume";
+  if (need(cg, CG_FREEZER, what, err) < 0 ||
+      write_file(cg->dir[CG_FREEZER], "freezer.state",
+                 frozen ? "FROZEN" : "THAWED", err) < 0)
+    return -1;
+  /* FREEZING until every task of it is frozen. */
+  char path[PATH_MAX], buf[32];
+  snprintf(path, sizeof path, "%s/freezer.state", cg->dir[CG_FREEZER]);
+  for (int i = 0; frozen && i < 2000; i++) {
+    cleanup_file FILE *f = fopen(path, "re");
+    if (f != NULL && fgets(buf, sizeof buf, f) != NULL &&
+        strncmp(buf, "FROZEN", 6) == 0)
+      return 0;
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+  }
+  if (!frozen)
+    return 0;
+  write_file(cg->dir[CG_FREEZER], "freezer.state", "THAWED", err);
+  return vc_fail(err, ETIMEDOUT, "%s: its processes did not freeze", what);
+}
+
 int cgroup_update(const cgroups_t *cg, long long memory_mib, long long pids,
                   long long cpu_quota_pct, vc_err_t *err) {
   if ((memory_mib >= 0 && need(cg, CG_MEMORY, "memory limit", err) < 0) ||

@@ -776,6 +776,9 @@ void ctr_kill(agent_t *a, ctr_t *c) {
       kill(p->pid, SIGKILL);
   if (!c->init.exited && c->init.pid > 0)
     kill(c->init.pid, SIGKILL);
+  vc_err_t err = {0};
+  if (c->frozen && cgroup_freeze(&c->cg, false, &err) == 0)
+    c->frozen = false; /* frozen, they would not die */
   for (proc_t *p = c->execs; p != NULL; p = p->next) {
     int status;
     if (!p->exited && waitpid(p->pid, &status, 0) == p->pid)

@@ -323,6 +323,8 @@ static int op_stop_container(agent_t *a, conn_t *c, const req_t *r,
   /* A created init has not run its program: nothing to be graceful to. */
   bool now = timeout <= 0 || ctr->state == CTR_CREATED;
   kill(ctr->init.pid, now ? SIGKILL : SIGTERM);
+  if (ctr->frozen && cgroup_freeze(&ctr->cg, false, err) == 0)
+    ctr->frozen = false; /* a paused container stops too */
   if (pending_add(a, PEND_STOP, c, r->id, &ctr->init,
                   now ? -1 : vc_now_ms() + timeout) == NULL)
     return vc_error(err, ENOMEM, "stop");
@@ -370,7 +372,37 @@ static int op_signal(agent_t *a, conn_t *c, const req_t *r, vc_err_t *err) {
   if (kill(p->pid, (int)sig) < 0)
     return vc_error(err, errno, "%s: signal %lld",
                     proc_name(p, name, sizeof name), sig);
+  /* Frozen, a process would not die: SIGKILL resumes a paused one. */
+  if (sig == SIGKILL && p->ctr->frozen &&
+      cgroup_freeze(&p->ctr->cg, false, err) == 0)
+    p->ctr->frozen = false;
   return 0;
+}
+
+static int freeze(agent_t *a, const req_t *r, bool frozen, vc_err_t *err) {
+  ctr_t *ctr;
+  if (find_ctr(a, r, &ctr, err) < 0)
+    return -1;
+  if (ctr->state != CTR_RUNNING || ctr->init.exited)
+    return vc_fail(err, ESRCH, "container %s: is not running", ctr->id);
+  if (ctr->frozen == frozen)
+    return 0;
+  if (cgroup_freeze(&ctr->cg, frozen, err) < 0)
+    return vc_error_prefix(err, "container %s", ctr->id);
+  ctr->frozen = frozen;
+  return 0;
+}
+
+static int op_pause_container(agent_t *a, conn_t *c, const req_t *r,
+                              vc_err_t *err) {
+  (void)c;
+  return freeze(a, r, true, err);
+}
+
+static int op_resume_container(agent_t *a, conn_t *c, const req_t *r,
+                               vc_err_t *err) {
+  (void)c;
+  return freeze(a, r, false, err);
 }
 
 static int op_update_container(agent_t *a, conn_t *c, const req_t *r,
@@ -655,9 +687,11 @@ static const struct op {
     {"exec", op_exec},
     {"list_processes", op_list_processes},
     {"logs", op_logs},
+    {"pause_container", op_pause_container},
     {"ping", op_ping},
     {"read_output", op_read_output},
     {"remove_container", op_remove_container},
+    {"resume_container", op_resume_container},
     {"shutdown", op_shutdown},
     {"signal", op_signal},
     {"start_container", op_start_container},

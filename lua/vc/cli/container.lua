@@ -38,6 +38,10 @@ local SPECS = {
            options = { { "--all", short = "-a",
                          help = "to every process of the container, not only its first" } },
            summary = "Send a signal (name or number, default TERM)." },
+  pause = { usage = "vc container pause POD CID", positional = { "POD", "CID" },
+            summary = "Freeze a container's processes (its pod runs on)." },
+  resume = { usage = "vc container resume POD CID", positional = { "POD", "CID" },
+             summary = "Thaw a paused container." },
   update = { usage = "vc container update [--memory MIB] [--pids N] [--cpu PCT] POD CID",
              positional = { "POD", "CID" },
              options = { { "--memory", arg = "MIB", help = "its memory limit" },
@@ -74,8 +78,8 @@ local SPECS = {
 }
 
 local ORDER = {
-  "create", "start", "stop", "kill", "update", "exec", "attach", "wait", "logs", "ps", "stats",
-  "delete", "status",
+  "create", "start", "stop", "kill", "pause", "resume", "update", "exec", "attach", "wait",
+  "logs", "ps", "stats", "delete", "status",
 }
 for _, spec in pairs(SPECS) do policies.add_option(spec) end
 
@@ -113,6 +117,9 @@ for _, name in ipairs { "start", "stop", "delete" } do
     return 0
   end
 end
+
+function ACTIONS.pause(o) cli.check(container(o):pause()) end
+function ACTIONS.resume(o) cli.check(container(o):resume()) end
 
 function ACTIONS.update(o)
   local res = {}

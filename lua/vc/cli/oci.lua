@@ -202,7 +202,9 @@ function COMMANDS.create(argv, i)
     ["--preserve-fds"] = { "preserve", "value" },
   })
   local id = need_id(pos, "create")
-  if o.preserve and o.preserve ~= "0" then fail("--preserve-fds: not supported") end
+  if o.preserve and o.preserve ~= "0" then
+    fail("--preserve-fds %s: not supported (a VM cannot take the host's descriptors)", o.preserve)
+  end
   local bundle = check(storage.abspath(o.bundle or ".")) -- no trailing slash
   local spec = check(oci.load(bundle))
   if spec.process.terminal and not o.console then
@@ -438,12 +440,10 @@ for _, op in ipairs { "pause", "resume" } do
     local st = status_of(id)
     if op == "pause" and st ~= "running" then fail("container not running") end
     if op == "resume" and st ~= "paused" then fail("container not paused") end
-    local p = fetch(id)
-    if p.id ~= id then
-      fail("cannot %s container %s alone: it shares the VM of its sandbox %s (%s that)", op,
-           id, p.id, op)
-    end
-    check(p[op](p))
+    -- the container's processes (its freezer cgroup), as runc: a pod's
+    -- containers pause and resume one by one, in any order
+    local c = fetch(id):container(id)
+    check(c[op](c))
     return 0
   end
 end
