@@ -309,6 +309,24 @@ for _, backend in ipairs(BACKENDS) do
       support.rmtree(data)
     end)
 
+    it("sets the namespaced sysctls its config asks, never the host's or the kernel's",
+       function()
+      local host = support.read_file("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+      local p = assert(run("sysctl", { sysctl = {
+        ["net.ipv4.ip_unprivileged_port_start"] = "80", ["kernel.shmmni"] = "2048" } }))
+      local c = p:container("c")
+      local _, out = c:exec { "/bin/cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start",
+                              "/proc/sys/kernel/shmmni" }
+      assert.equal("80\n2048\n", out)
+      assert.is_not.equal(0, (c:exec { "/bin/sh", "-c", "echo 1 > /proc/sys/kernel/shmmni" }))
+      assert.equal(host, support.read_file("/proc/sys/net/ipv4/ip_unprivileged_port_start"))
+      for _, name in ipairs { "kernel.hostname", "vm.overcommit_memory", "net..x", "kernel" } do
+        local bad, err = run("badsysctl", { sysctl = { [name] = "1" } })
+        assert.is_nil(bad)
+        assert.matches("invalid key (expected a namespaced sysctl", err, 1, true)
+      end
+    end)
+
     it("refuses malformed security configs before storing anything", function()
       local cases = {
         { { security = { capabilities = { add = { "CAP_FLY" } } } },

@@ -309,6 +309,24 @@ local argv = function(v, path)
 end
 local annotations = map_of(str)
 
+-- The sysctls a container's namespaces have of their own (runc's list):
+-- IPC (its own, or its sandbox's) and network (its pod's).
+local NAMESPACED_SYSCTLS = {
+  ["kernel.msgmax"] = true, ["kernel.msgmnb"] = true, ["kernel.msgmni"] = true,
+  ["kernel.sem"] = true, ["kernel.shmall"] = true, ["kernel.shmmax"] = true,
+  ["kernel.shmmni"] = true, ["kernel.shm_rmid_forced"] = true,
+}
+local function namespaced_sysctl(name)
+  if not name:match("^[a-z][a-z0-9_]*%.[%w_.-]+$") or name:find("..", 1, true) then
+    return false
+  end
+  return NAMESPACED_SYSCTLS[name] or name:match("^fs%.mqueue%.") ~= nil or
+         name:match("^net%.") ~= nil
+end
+local sysctls = map_of(str, namespaced_sysctl,
+                       "a namespaced sysctl (net.*, fs.mqueue.*, kernel.shm*, kernel.msg*,"
+                       .. " kernel.sem)")
+
 local container = record {
   { "id", container_id, required = true },
   { "rootfs", nonempty, required = true },
@@ -338,6 +356,7 @@ local container = record {
     default = assert(security.check_security({}, "security")) },
   { "rlimits", security.check_rlimits },
   { "namespaces_of", container_id },
+  { "sysctl", sysctls },
   { "stop_timeout", timeout },
   { "restart", str_if(function(s) return s == "no" or s == "on-failure" or s == "always" end,
                       '"no", "on-failure" or "always"') },

@@ -201,6 +201,7 @@ function M.container_config(id, bundle, spec, sandbox)
     annotations = annotations,
     rlimits = rlimits(p.rlimits),
     namespaces_of = sandbox,
+    sysctl = type(linux.sysctl) == "table" and next(linux.sysctl) and linux.sysctl or nil,
     security = {
       read_only_rootfs = spec.root.readonly == true or nil,
       -- as runc and crun: no_new_privs only when the bundle asks

@@ -60,6 +60,7 @@ function M.container_spec(ccfg)
     security = security.effective(ccfg),
     annotations = ccfg.annotations,
     namespaces_of = ccfg.namespaces_of,
+    sysctl = ccfg.sysctl,
   }
 end
 

@@ -552,6 +552,15 @@ static int unix_create_container(vc_agent_t *a, const vc_container_spec_t *s,
   vc_jw_end(&w, ']');
   write_resources(&w, &s->resources);
   write_security(&w, &s->security);
+  if (s->n_sysctls > 0) {
+    vc_jw_key(&w, "sysctl");
+    vc_jw_object(&w);
+    for (size_t i = 0; i < s->n_sysctls; i++) {
+      vc_jw_key(&w, s->sysctls[i].key);
+      vc_jw_string(&w, s->sysctls[i].value);
+    }
+    vc_jw_end(&w, '}');
+  }
   vc_jw_end(&w, '}');
   return call(a, &w, id, REPLY_MS, NULL, err);
 }

@@ -295,6 +295,7 @@ typedef struct ctr_spec {
   size_t n_mounts;
   long long memory_mib, pids, cpu_quota_pct;   /* -1: not set */
   int uts_fd, ipc_fd;   /* namespaces to join (the pod's sandbox's), or -1 */
+  const vc_json_t *sysctl;  /* { "net.ipv4.ip_forward": "1" }, or NULL */
   sec_t sec;            /* owned; moved into the container once made */
 } ctr_spec_t;
 

@@ -311,6 +311,24 @@ static int net_mounts(const int net_fd[NET_FILES], vc_err_t *err) {
   return 0;
 }
 
+/* The container's sysctls, through its fresh /proc (before /proc/sys is
+ * made read-only): namespaced ones only, the host checked. */
+static int set_sysctls(const vc_json_t *sysctl, vc_err_t *err) {
+  for (size_t i = 0; sysctl != NULL && i < sysctl->n; i++) {
+    char path[PATH_MAX] = "/proc/sys/";
+    size_t n = strlen(path);
+    for (const char *k = sysctl->keys[i]; *k != '\0' && n + 1 < sizeof path;
+         k++)
+      path[n++] = *k == '.' ? '/' : *k;
+    path[n] = '\0';
+    const vc_json_t *v = sysctl->items[i];
+    cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, v->string, v->len) != (ssize_t)v->len)
+      return vc_error(err, errno, "sysctl %s", sysctl->keys[i]);
+  }
+  return 0;
+}
+
 /* The init of a container, from its PID 1 until execve. */
 static int ctr_setup(const ctr_spec_t *s, const child_io_t *io, char ***env,
                      char *prog, size_t prog_size, vc_err_t *err) {
@@ -370,7 +388,7 @@ static int ctr_setup(const ctr_spec_t *s, const child_io_t *io, char ***env,
     return -1;
   if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
     return vc_error(err, errno, "mount /proc");
-  if (setup_dev(dev_fd, err) < 0)
+  if (set_sysctls(s->sysctl, err) < 0 || setup_dev(dev_fd, err) < 0)
     return -1;
   struct stat st;
   if (stat("/sys", &st) == 0 && S_ISDIR(st.st_mode) &&

@@ -198,6 +198,15 @@ static int container_spec(agent_t *a, const vc_json_t *v, ctr_spec_t *s,
   if (process_spec(v, &s->proc, err) < 0 ||
       security_parse(vc_json_get(v, "security"), &s->sec, err) < 0)
     return -1;
+  s->sysctl = vc_json_get(v, "sysctl");
+  if (s->sysctl != NULL && s->sysctl->type != VC_JSON_OBJECT)
+    return vc_fail(err, EINVAL, "\"sysctl\" must be an object");
+  for (size_t i = 0; s->sysctl != NULL && i < s->sysctl->n; i++) {
+    const char *k = s->sysctl->keys[i];
+    if (s->sysctl->items[i]->type != VC_JSON_STRING || k[0] == '\0' ||
+        k[0] == '.' || strstr(k, "..") != NULL || strchr(k, '/') != NULL)
+      return vc_fail(err, EINVAL, "sysctl \"%s\": bad name or value", k);
+  }
   const vc_json_t *mounts = vc_json_get(v, "mounts");
   if (mounts == NULL)
     return 0;

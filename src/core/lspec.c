@@ -414,6 +414,7 @@ vc_container_spec_t *vc_lua_container_box(lua_State *L, int idx) {
   readresources(L, t, &c->resources);
   dupsecurity(L, t, &c->security);
   dupkv(L, t, "annotations", &c->annotations, &c->n_annotations);
+  dupkv(L, t, "sysctl", &c->sysctls, &c->n_sysctls);
   return c;
 }
 

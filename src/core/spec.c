@@ -74,6 +74,7 @@ void vc_container_spec_free(vc_container_spec_t *c) {
   free(c->mounts);
   vc_security_free(&c->security);
   kv_free(c->annotations, c->n_annotations);
+  kv_free(c->sysctls, c->n_sysctls);
   memset(c, 0, sizeof *c);
 }
 

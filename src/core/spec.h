@@ -107,6 +107,8 @@ typedef struct vc_container_spec {
   size_t n_annotations;
   char *namespaces_of;  /* a container whose UTS and IPC namespaces it
                            joins (its pod's sandbox), or NULL */
+  struct vc_kv *sysctls;  /* "net.ipv4.ip_forward" = "1": namespaced ones */
+  size_t n_sysctls;
 } vc_container_spec_t;
 
 typedef struct vc_vm_spec {
