@@ -241,14 +241,19 @@ int cgroup_freeze(const cgroups_t *cg, bool frozen, vc_err_t *err) {
       write_file(cg->dir[CG_FREEZER], "freezer.state",
                  frozen ? "FROZEN" : "THAWED", err) < 0)
     return -1;
-  /* FREEZING until every task of it is frozen. */
+  /* FREEZING until every task of it is frozen; a task in the middle of
+   * I/O (a sync over 9p) gets there late: asked again every 100 ms, for
+   * up to 10 s, as runc does. */
   char path[PATH_MAX], buf[32];
   snprintf(path, sizeof path, "%s/freezer.state", cg->dir[CG_FREEZER]);
-  for (int i = 0; frozen && i < 2000; i++) {
+  for (int i = 0; frozen && i < 10000; i++) {
     cleanup_file FILE *f = fopen(path, "re");
     if (f != NULL && fgets(buf, sizeof buf, f) != NULL &&
         strncmp(buf, "FROZEN", 6) == 0)
       return 0;
+    if (i % 100 == 99 &&
+        write_file(cg->dir[CG_FREEZER], "freezer.state", "FROZEN", err) < 0)
+      return -1;
     struct timespec ms = {0, 1000000};
     nanosleep(&ms, NULL);
   }
