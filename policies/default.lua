@@ -11,6 +11,7 @@
 --    that masters its sandbox, DANGEROUS) only in a pod annotated
 --    PRIVILEGED=true on the qemu backend, where the VM stays the boundary;
 --    on namespace such a container would be the host's root: refused;
+--  * oom_score_adj: below 0 only on qemu (the guest's OOM killer);
 --  * network: a host port below 1024 (a privileged port: ssh, http...)
 --    is mapped only for a pod annotated PRIVILEGED_PORTS=true;
 --  * mutate: a pod that names no memory gets enough for its containers'
@@ -138,6 +139,11 @@ return {
       end
       local ok, why = check_security(c, config)
       if not ok then return false, why end
+      if (c.oom_score_adj or 0) < 0 and config.hypervisor ~= "qemu" then
+        return false, string.format("container %s: oom_score_adj %d below 0 on the %s backend"
+                                    .. " would shield it from the host's OOM killer", c.id,
+                                    c.oom_score_adj, tostring(config.hypervisor))
+      end
       for i, m in ipairs(c.mounts) do
         if m.host_path then
           ok, why = check_volume({ tag = ("of container %s (mounts[%d])"):format(c.id, i),

@@ -327,6 +327,22 @@ for _, backend in ipairs(BACKENDS) do
       end
     end)
 
+    it("gives the oom_score_adj its config asks, lower only in a VM", function()
+      local p = assert(run("oom", { oom_score_adj = 500 }, { hostname = "pod_host" }))
+      local c = p:container("c")
+      local _, out = c:exec { "/bin/sh", "-c", "cat /proc/1/oom_score_adj; hostname" }
+      assert.equal("500\npod_host\n", out)
+      local low, err = run("low", { oom_score_adj = -500 })
+      if backend == "qemu" then
+        assert(low, err)
+        _, out = low:container("c"):exec { "/bin/cat", "/proc/1/oom_score_adj" }
+        assert.equal("-500\n", out)
+      else
+        assert.is_nil(low)
+        assert.matches("oom_score_adj -500 below 0 on the namespace backend", err, 1, true)
+      end
+    end)
+
     it("refuses malformed security configs before storing anything", function()
       local cases = {
         { { security = { capabilities = { add = { "CAP_FLY" } } } },

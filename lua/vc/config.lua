@@ -357,6 +357,7 @@ local container = record {
   { "rlimits", security.check_rlimits },
   { "namespaces_of", container_id },
   { "sysctl", sysctls },
+  { "oom_score_adj", integer(-1000, 1000) },
   { "stop_timeout", timeout },
   { "restart", str_if(function(s) return s == "no" or s == "on-failure" or s == "always" end,
                       '"no", "on-failure" or "always"') },
@@ -383,10 +384,12 @@ local ip_address = str_if(function(s)
   return s:match("^%d+%.%d+%.%d+%.%d+$") ~= nil or s:match("^[%x:]+$") ~= nil and
          s:find(":", 1, true) ~= nil
 end, "an IP address")
+-- (with '_', as engines' container and pod names have it and the kernel
+-- takes it)
 local hostname = str_if(function(s)
-  return #s <= 63 and s:match("^[A-Za-z0-9][A-Za-z0-9.-]*$") ~= nil and
+  return #s <= 63 and s:match("^[A-Za-z0-9][A-Za-z0-9_.-]*$") ~= nil and
          s:match("[A-Za-z0-9]$") ~= nil
-end, "a hostname (letters, digits, '-' and '.', at most 63)")
+end, "a hostname (letters, digits, '-', '_' and '.', at most 63)")
 local net_name = name_checker("[A-Za-z0-9][A-Za-z0-9_.-]*", 64, "network name")
 local port = integer(1, 65535)
 local protocol = str_if(function(s) return s == "tcp" or s == "udp" or s == "sctp" end,

@@ -270,6 +270,7 @@ function Container:exec(argv, opts)
       cwd = opts.cwd and norm.cwd or ccfg.cwd,
       user = opts.user and norm.user or ccfg.user,
       groups = opts.groups and norm.groups or (not opts.user and ccfg.groups or nil),
+      oom_score_adj = ccfg.oom_score_adj,
     }
     return failure.check(agent:exec(self.id, proc, opts.output or "capture", opts.stdin,
                                     opts.tty and true or false))

@@ -200,6 +200,7 @@ function M.container_config(id, bundle, spec, sandbox)
     mounts = mounts, resources = resources,
     annotations = annotations,
     rlimits = rlimits(p.rlimits),
+    oom_score_adj = math.tointeger(p.oomScoreAdj),
     namespaces_of = sandbox,
     sysctl = type(linux.sysctl) == "table" and next(linux.sysctl) and linux.sysctl or nil,
     security = {

@@ -53,6 +53,7 @@ function M.container_spec(ccfg)
     cwd = ccfg.cwd,
     user = ccfg.user,
     groups = ccfg.groups,
+    oom_score_adj = ccfg.oom_score_adj,
     terminal = ccfg.terminal,
     stdin = ccfg.stdin,
     mounts = ccfg.mounts,

@@ -334,6 +334,10 @@ static void write_process(vc_jw_t *w, const vc_process_t *p) {
   }
   if (p->groups != NULL && p->groups[0] != NULL)
     write_strv(w, "groups", p->groups);
+  if (p->has_oom_score_adj) {
+    vc_jw_key(w, "oom_score_adj");
+    vc_jw_int(w, p->oom_score_adj);
+  }
 }
 
 static int unix_create_pod(vc_agent_t *a, const vc_vm_spec_t *pod,

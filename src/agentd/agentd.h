@@ -262,6 +262,7 @@ typedef struct proc_spec {
   const char **env;
   const char *cwd, *user;
   const char **groups;  /* more supplementary groups: gids or names */
+  long long oom_score_adj;  /* -1000..1000, or LLONG_MIN: the agent's */
   bool tty;             /* a terminal as its stdio (pty.c) */
   bool with_stdin;      /* its stdin a pipe from the agent, not /dev/null */
   unsigned short rows, cols;  /* the terminal's first size */

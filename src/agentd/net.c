@@ -45,14 +45,15 @@ static int write_file(const char *path, const char *data, size_t len,
   return 0;
 }
 
-/* A hostname as sethostname and RFC 1123 take it. */
+/* A hostname as sethostname and RFC 1123 take it (and '_', as engines'
+ * names have it). */
 static bool valid_hostname(const char *s) {
   size_t n = s != NULL ? strlen(s) : 0;
   if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
     return false;
   for (const char *p = s; *p != '\0'; p++)
     if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-          (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'))
+          (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_'))
       return false;
   return true;
 }

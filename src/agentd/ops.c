@@ -67,6 +67,10 @@ static int process_spec(const vc_json_t *v, proc_spec_t *p, vc_err_t *err) {
     return -1;
   p->cwd = vc_json_get_string(v, "cwd");
   p->user = vc_json_get_string(v, "user");
+  p->oom_score_adj = opt_int(v, "oom_score_adj", LLONG_MIN);
+  if (p->oom_score_adj != LLONG_MIN &&
+      (p->oom_score_adj < -1000 || p->oom_score_adj > 1000))
+    return vc_fail(err, EINVAL, "\"oom_score_adj\" must be -1000 to 1000");
   p->tty = vc_json_get_bool(v, "terminal", false);
   p->with_stdin = vc_json_get_bool(v, "stdin", false);
   long long rows = opt_int(v, "rows", 24), cols = opt_int(v, "cols", 80);

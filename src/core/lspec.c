@@ -364,6 +364,11 @@ void vc_lua_process(lua_State *L, int idx, vc_process_t *p) {
   p->cwd = dupfield(L, t, "cwd");
   p->user = dupfield(L, t, "user");
   p->groups = dupstrv(L, t, "groups");
+  if (lua_getfield(L, t, "oom_score_adj") != LUA_TNIL) {
+    p->has_oom_score_adj = true;
+    p->oom_score_adj = (int)optint(L, t, "oom_score_adj", -1000, 1000, 0);
+  }
+  lua_pop(L, 1);
   lua_getfield(L, t, "terminal");
   p->terminal = lua_toboolean(L, -1);
   lua_getfield(L, t, "stdin");

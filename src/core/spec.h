@@ -92,6 +92,8 @@ typedef struct vc_process {
   char *user;           /* "uid[:gid]" or "name[:group]"; NULL: root */
   char **groups;        /* more supplementary groups (gids or names) */
   bool terminal;        /* a container's first process: a terminal as stdio */
+  bool has_oom_score_adj;
+  int oom_score_adj;    /* -1000..1000, when has_oom_score_adj */
   bool stdin;           /* ... its stdin a pipe kept for attach */
 } vc_process_t;
 
