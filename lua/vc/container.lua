@@ -187,14 +187,12 @@ function Container:update(resources)
   end
   return failure.catch(internal.locked, self.pod.id, "exclusive", function(st, cfg)
     local ccfg = internal.container_config(st, cfg.id, self.id)
-    local new = {}
-    for k, v in pairs(ccfg) do new[k] = v end
-    new.resources = {}
-    for k, v in pairs(ccfg.resources or {}) do new.resources[k] = v end
-    for k, v in pairs(resources) do new.resources[k] = v end
     local raw = {}
-    for k, v in pairs(new) do raw[k] = v end
-    new = failure.check(config.container(raw, "container"))
+    for k, v in pairs(ccfg) do raw[k] = v end
+    raw.resources = {}
+    for k, v in pairs(ccfg.resources or {}) do raw.resources[k] = v end
+    for k, v in pairs(resources) do raw.resources[k] = v end
+    local new = failure.check(config.container(raw, "container"))
     local full = hooks.full_config(st, cfg)
     for i, c in ipairs(full.containers) do
       if c.id == self.id then full.containers[i] = new end

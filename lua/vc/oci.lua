@@ -55,12 +55,6 @@ local function names(list)
   return out
 end
 
-local function set(list)
-  local out = {}
-  for _, c in ipairs(list) do out[c] = true end
-  return out
-end
-
 -- The bundle's capabilities: its bounding set as vc's changes to its
 -- default set (what it adds, what it drops: what the policies judge), and
 -- its other sets as they are, each cut to the bounding set, the ambient
@@ -68,8 +62,8 @@ end
 local function capabilities(p)
   local c = type(p.capabilities) == "table" and p.capabilities or nil
   if not c then return nil end
-  local bounding = set(names(c.bounding))
-  local default = set(security.DEFAULT_CAPABILITIES)
+  local bounding = security.set_of(names(c.bounding))
+  local default = security.set_of(security.DEFAULT_CAPABILITIES)
   local out = { add = {}, drop = {} }
   for cap in pairs(bounding) do if not default[cap] then out.add[#out.add + 1] = cap end end
   for cap in pairs(default) do if not bounding[cap] then out.drop[#out.drop + 1] = cap end end
@@ -82,7 +76,7 @@ local function capabilities(p)
       if bounding[cap] and (key ~= "ambient" or within.permitted[cap] and within.inheritable[cap])
       then l[#l + 1] = cap end
     end
-    out[key], within[key] = l, set(l)
+    out[key], within[key] = l, security.set_of(l)
   end
   return out
 end

@@ -452,11 +452,13 @@ end
 
 -- The effective set -----------------------------------------------------------
 
-local function set_of(list)
+--- The items of list as the keys of a set.
+function M.set_of(list)
   local s = {}
   for _, x in ipairs(list) do s[x] = true end
   return s
 end
+local set_of = M.set_of
 
 --- The capabilities a container's config gives it (a set of names).
 function M.capabilities(sec)

@@ -305,6 +305,8 @@ int ctr_create(agent_t *a, ctr_spec_t *s, ctr_t **out, vc_err_t *err);
 int ctr_start(agent_t *a, ctr_t *c, vc_err_t *err);
 int ctr_exec(agent_t *a, ctr_t *c, const proc_spec_t *s, proc_t **out,
              vc_err_t *err);
+/* /proc/PID/ns/NS opened (close-on-exec), or -1 with err set. */
+int ctr_open_ns(pid_t pid, const char *ns, vc_err_t *err);
 /* SIGKILL every process of c and reap them (blocking). */
 void ctr_kill(agent_t *a, ctr_t *c);
 void ctr_free(agent_t *a, ctr_t *c);

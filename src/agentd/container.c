@@ -742,7 +742,7 @@ int ctr_start(agent_t *a, ctr_t *c, vc_err_t *err) {
   return 0;
 }
 
-static int open_ns(pid_t pid, const char *ns, vc_err_t *err) {
+int ctr_open_ns(pid_t pid, const char *ns, vc_err_t *err) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)pid, ns);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -775,10 +775,10 @@ int ctr_exec(agent_t *a, ctr_t *c, const proc_spec_t *s, proc_t **out,
              vc_err_t *err) {
   if (c->state != CTR_RUNNING)
     return vc_fail(err, ESRCH, "is not running");
-  cleanup_close int pidns = open_ns(c->init.pid, "pid", err);
-  cleanup_close int mnt = pidns < 0 ? -1 : open_ns(c->init.pid, "mnt", err);
-  cleanup_close int uts = mnt < 0 ? -1 : open_ns(c->init.pid, "uts", err);
-  cleanup_close int ipc = uts < 0 ? -1 : open_ns(c->init.pid, "ipc", err);
+  cleanup_close int pidns = ctr_open_ns(c->init.pid, "pid", err);
+  cleanup_close int mnt = pidns < 0 ? -1 : ctr_open_ns(c->init.pid, "mnt", err);
+  cleanup_close int uts = mnt < 0 ? -1 : ctr_open_ns(c->init.pid, "uts", err);
+  cleanup_close int ipc = uts < 0 ? -1 : ctr_open_ns(c->init.pid, "ipc", err);
   if (ipc < 0)
     return -1;
   cleanup_free proc_t *p = calloc(1, sizeof *p);

@@ -265,13 +265,9 @@ static int join_namespaces(agent_t *a, const char *of, ctr_spec_t *s,
     return vc_fail(err, ENOENT, "namespaces_of: no container \"%s\"", of);
   if (owner->init.pid <= 0 || owner->init.exited)
     return vc_fail(err, ESRCH, "namespaces_of: container %s has ended", of);
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/ns/uts", (int)owner->init.pid);
-  s->uts_fd = open(path, O_RDONLY | O_CLOEXEC);
-  snprintf(path, sizeof path, "/proc/%d/ns/ipc", (int)owner->init.pid);
-  s->ipc_fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (s->uts_fd < 0 || s->ipc_fd < 0)
-    return vc_error(err, errno, "namespaces_of %s", of);
+  if ((s->uts_fd = ctr_open_ns(owner->init.pid, "uts", err)) < 0 ||
+      (s->ipc_fd = ctr_open_ns(owner->init.pid, "ipc", err)) < 0)
+    return vc_error_prefix(err, "namespaces_of %s", of);
   return 0;
 }
 
