@@ -194,6 +194,25 @@ describe_vm("qemu backend", function()
     assert.is_nil(support.read_file(data .. "/g"))
   end)
 
+  it("runs a container from the folder of a removed one, the folder's name in mountinfo",
+     function()
+    -- the pod's first container has another folder: the removed one was
+    -- the first to reach rootfs, and the guest must not keep its tree
+    local p = run("again", { { id = "keep", rootfs = ROOTFS, argv = { "/bin/sleep", "600" } } })
+    local data = root .. "/data"
+    assert(os.execute("mkdir -p " .. data))
+    for i = 1, 3 do
+      local c = assert(p:add_container(ctr("c" .. i, { "/bin/sh", "-c",
+        "grep ' /data ' /proc/self/mountinfo | cut -d' ' -f4" },
+        { mounts = { { host_path = data, path = "/data" } } })))
+      assert(c:start())
+      assert.equal(0, c:wait(60))
+      -- the mount's root is the shared folder's own name
+      assert.matches("/data\n$", (c:logs()))
+      assert(c:delete())
+    end
+  end)
+
   it("sees QEMU killed behind its back as stopped, and deletes the pod", function()
     local p = run("killed", { ctr("c", { "/bin/sleep", "600" }) })
     local pid = qemu_pid(root, "killed")

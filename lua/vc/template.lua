@@ -24,7 +24,7 @@ local M = {}
 
 -- Bump when what a template holds changes in a way its files do not show
 -- (QEMU options that vc sets, the guest's template point).
-local FORMAT = 4
+local FORMAT = 5
 
 local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 

@@ -169,7 +169,7 @@ static int add_share(struct cmdline *c, int n, const char *path,
   }
   escaped[j] = '\0';
   if (add(c, err, "-fsdev") < 0 ||
-      add(c, err, "local,id=fs%d,path=%s,security_model=none%s", n, escaped,
+      add(c, err, "local,id=fs%d,path=%s,security_model=none,multidevs=remap%s", n, escaped,
           ro ? ",readonly=on" : "") < 0 ||
       add(c, err, "-device") < 0 ||
       add(c, err, "virtio-9p-device,fsdev=fs%d,mount_tag=%s", n, tag) < 0)
@@ -677,39 +677,87 @@ static int shared_dir(vc_hv_t *hv, const char *cid, char *out, size_t size,
   return 0;
 }
 
-static int qemu_share_rootfs(vc_hv_t *hv, const char *cid,
-                             const char *host_path, char *guest, size_t size,
-                             vc_err_t *err) {
-  char dir[PATH_MAX];
-  struct stat st;
-  if (stat(host_path, &st) < 0)
-    return vc_error(err, errno, "container %s: rootfs %s", cid, host_path);
-  if (!S_ISDIR(st.st_mode))
-    return vc_fail(err, ENOTDIR, "container %s: rootfs %s: not a folder", cid,
-                   host_path);
-  if (shared_dir(hv, cid, dir, sizeof dir, err) < 0)
+/* Whether path is the root of a mount: 1, 0, or -1 (errno) when it cannot
+ * be told (it does not exist). */
+static int mount_root(const char *path) {
+  struct statx stx;
+  if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, 0, &stx) < 0)
     return -1;
-  umount2(dir, MNT_DETACH); /* a stale mount from a crashed run */
-  if (mkdir(dir, 0750) < 0 && errno != EEXIST)
-    return vc_error(err, errno, "qemu: %s", dir);
-  if (mount(host_path, dir, NULL, MS_BIND | MS_REC, NULL) < 0) {
-    int e = errno;
-    rmdir(dir);
-    return vc_error(err, e, "qemu: bind %s", host_path);
-  }
-  if ((size_t)snprintf(guest, size, GUEST_SHARED "/%s", cid) >= size)
-    return vc_fail(err, ENAMETOOLONG, "qemu: guest path too long");
+  return (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+}
+
+/* Unmount what is mounted at path, however many times (a stale mount of
+ * a crashed run under this one's). */
+static int unmount_all(const char *path, vc_err_t *err) {
+  while (mount_root(path) == 1)
+    if (umount2(path, MNT_DETACH) < 0)
+      return vc_error(err, errno, "qemu: unmount %s", path);
   return 0;
 }
 
-static int qemu_unshare_rootfs(vc_hv_t *hv, const char *cid, vc_err_t *err) {
+/* qemu_unshare_rootfs: share NAME is the folder .shared/NAME holding one
+ * bind mount named as the shared folder (so the guest's mountinfo shows
+ * its name); a vc of the earlier layout bound it at .shared/NAME itself. */
+static int qemu_unshare_rootfs(vc_hv_t *hv, const char *name, vc_err_t *err) {
   char dir[PATH_MAX];
-  if (shared_dir(hv, cid, dir, sizeof dir, err) < 0)
+  if (shared_dir(hv, name, dir, sizeof dir, err) < 0 || unmount_all(dir, err) < 0)
     return -1;
-  if (umount2(dir, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
-    return vc_error(err, errno, "qemu: unmount %s", dir);
+  cleanup_dir DIR *d = opendir(dir);
+  if (d == NULL)
+    return errno == ENOENT ? 0 : vc_error(err, errno, "qemu: %s", dir);
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
+    char sub[PATH_MAX];
+    if ((size_t)snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name) >= sizeof sub)
+      return vc_fail(err, ENAMETOOLONG, "qemu: shared path too long");
+    if (unmount_all(sub, err) < 0)
+      return -1;
+    if (rmdir(sub) < 0 && errno != ENOENT)
+      return vc_error(err, errno, "qemu: remove %s", sub);
+  }
   if (rmdir(dir) < 0 && errno != ENOENT)
     return vc_error(err, errno, "qemu: remove %s", dir);
+  return 0;
+}
+
+static int qemu_share_rootfs(vc_hv_t *hv, const char *name,
+                             const char *host_path, char *guest, size_t size,
+                             vc_err_t *err) {
+  char dir[PATH_MAX], bind[PATH_MAX];
+  struct stat st;
+  /* NAME is a container's ID (its rootfs) or ID@N (its mount N) */
+  const char *at = strchr(name, '@');
+  int id_len = at != NULL ? (int)(at - name) : (int)strlen(name);
+  const char *what = at != NULL ? "host folder" : "rootfs";
+  if (stat(host_path, &st) < 0)
+    return vc_error(err, errno, "container %.*s: %s %s", id_len, name, what, host_path);
+  if (!S_ISDIR(st.st_mode))
+    return vc_fail(err, ENOTDIR, "container %.*s: %s %s: not a folder", id_len, name,
+                   what, host_path);
+  /* The bind is named as the folder (its last component; "root" for /). */
+  char real[PATH_MAX];
+  if (realpath(host_path, real) == NULL)
+    return vc_error(err, errno, "container %.*s: %s %s", id_len, name, what, host_path);
+  const char *base = strrchr(real, '/') + 1;
+  if (*base == '\0')
+    base = "root";
+  int base_len = (int)strlen(base);
+  if (shared_dir(hv, name, dir, sizeof dir, err) < 0 ||
+      qemu_unshare_rootfs(hv, name, err) < 0) /* what a crashed run left */
+    return -1;
+  if ((size_t)snprintf(bind, sizeof bind, "%s/%.*s", dir, base_len, base) >= sizeof bind ||
+      (size_t)snprintf(guest, size, GUEST_SHARED "/%s/%.*s", name, base_len, base) >= size)
+    return vc_fail(err, ENAMETOOLONG, "qemu: shared path too long");
+  if (mkdir(dir, 0750) < 0)
+    return vc_error(err, errno, "qemu: %s", dir);
+  if (mkdir(bind, 0750) < 0 || mount(host_path, bind, NULL, MS_BIND | MS_REC, NULL) < 0) {
+    int e = errno;
+    rmdir(bind);
+    rmdir(dir);
+    return vc_error(err, e, "qemu: bind %s", host_path);
+  }
   return 0;
 }
 
