@@ -286,9 +286,14 @@ describe_vm("qemu backend", function()
       local before = os.time()
       local p2 = run("t2", { ctr("c", probe) })
       assert.equal(1, #templates())
-      -- loaded from the template, on a descriptor QEMU's sandbox lets it read
-      assert.matches(" -incoming fd:3 ", cmdline(qemu_pid(root, "t2")), 1, true)
-      assert.equal("600", support.sh("stat -c %a " .. tdir .. "/*.vm").stdout:match("%d+"))
+      -- loaded from the template, its devices on a descriptor QEMU's sandbox
+      -- lets it read, its RAM mapped private from the template's
+      local cmd = cmdline(qemu_pid(root, "t2"))
+      assert.matches(" -incoming defer ", cmd, 1, true)
+      assert.matches("memory-backend-file,id=vc-ram,size=128M,mem-path=/proc/self/fd/4,share=off",
+                     cmd, 1, true)
+      assert.equal("600\n600\n", support.sh("stat -c %a " .. tdir .. "/*.ram " .. tdir
+                                             .. "/*.vm").stdout)
       assert.equal(0, p1:container("c"):wait(60))
       assert.equal(0, p2:container("c"):wait(60))
       local out1 = assert(p1:container("c"):logs())
@@ -300,8 +305,8 @@ describe_vm("qemu backend", function()
                      "guest clock " .. t2 .. ", host's " .. before .. "-" .. os.time())
       assert.is_true(math.abs(tonumber(t1) - os.time()) < 60, "guest clock " .. t1)
       assert.are_not.equal(r1, r2)
-      -- only the template and its lock: nothing of the making is left
-      assert.equal(2, #files())
+      -- only the template (devices, RAM) and its lock: nothing of the making
+      assert.equal(3, #files())
       assert.equal("", support.sh("pgrep -af -- " .. support.quote(tdir .. "/.*[.]make/")).stdout)
     end)
 
@@ -343,8 +348,68 @@ describe_vm("qemu backend", function()
       r = vc_run("k2", "120")
       assert.equal(0, r.code, r.stderr)
       assert.equal(1, #templates())
-      assert.equal(2, #files())
+      assert.equal(3, #files())
       vc.pod.fetch("k1"):delete { force = true }
+    end)
+
+    -- The memfd that holds a QEMU's guest RAM: "INODE NAME" of its link.
+    local function ram_of(pod)
+      local pid = qemu_pid(root, pod)
+      local r = support.sh("for f in /proc/" .. pid .. "/fd/*; do l=$(readlink $f);"
+                           .. " case $l in /memfd:vc-ram:*) echo $(stat -L -c %i $f) $l;;"
+                           .. " esac; done")
+      return r.stdout:match("^[^\n]*\n") -- (QEMU holds it twice: given, then opened)
+    end
+
+    local function works(p)
+      -- (the guest touches memory it has not used yet)
+      local code, out = p:container("c"):exec { "/bin/sh", "-c",
+        "head -c 40000000 /dev/zero | wc -c" }
+      assert.equal(0, code)
+      assert.equal("40000000\n", out)
+    end
+
+    it("maps one copy of the template's RAM into every pod of it", function()
+      local p1 = run("s1", { ctr("c", { "/bin/sleep", "600" }) })
+      local p2 = run("s2", { ctr("c", { "/bin/sleep", "600" }) })
+      local r1, r2 = ram_of("s1"), ram_of("s2")
+      assert.matches("^%d+ /memfd:vc%-ram:%x+%.ram %(deleted%)\n$", r2)
+      assert.equal(r1, r2)
+      works(p1)
+      works(p2)
+    end)
+
+    it("keeps pods running when the template's files are truncated or removed", function()
+      local p1 = run("f1", { ctr("c", { "/bin/sleep", "600" }) })
+      local ram = assert(support.sh("ls " .. tdir .. "/*.ram").stdout:match("%S+"))
+      local vm = ram:gsub("%.ram$", ".vm")
+      assert(os.execute("truncate -s 0 " .. support.quote(ram)))
+      works(p1)
+      -- a pod started now shares the running one's copy
+      local p2 = run("f2", { ctr("c", { "/bin/sleep", "600" }) })
+      assert.matches(" -incoming defer ", cmdline(qemu_pid(root, "f2")), 1, true)
+      assert.equal(ram_of("f1"), ram_of("f2"))
+      assert(os.remove(ram))
+      assert(os.remove(vm))
+      works(p1)
+      works(p2)
+      assert.is_true(p1:stop())
+      assert.is_true(p1:delete())
+      assert.is_true(p2:delete { force = true })
+      assert.equal("", support.traces(root))
+    end)
+
+    it("boots, and makes the template anew, when its RAM file is cut short", function()
+      run("g1", { ctr("c", { "/bin/true" }) }):delete { force = true }
+      local ram = assert(support.sh("ls " .. tdir .. "/*.ram").stdout:match("%S+"))
+      assert(os.execute("truncate -s 1M " .. support.quote(ram)))
+      local p = run("g2", { ctr("c", { "/bin/sleep", "600" }) })
+      assert.not_matches("-incoming", cmdline(qemu_pid(root, "g2")), 1, true)
+      assert.same({}, templates())
+      works(p)
+      run("g3", { ctr("c", { "/bin/true" }) })
+      assert.equal(1, #templates())
+      assert.matches(" -incoming defer ", cmdline(qemu_pid(root, "g3")), 1, true)
     end)
 
     it("serves volumes under their own tags from a template made with others", function()

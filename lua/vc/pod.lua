@@ -176,7 +176,8 @@ end
 local function start_vm(st, cfg, undo)
   local tpl = template.ensure(st, cfg)
   if tpl then
-    local hv = sandbox.hypervisor(st, cfg, false, { incoming = tpl })
+    local hv = sandbox.hypervisor(st, cfg, false,
+                                  { incoming = tpl, ram_file = template.ram_of(tpl) })
     local timeout = math.min(cfg.vm.boot_timeout or sandbox.AGENT_TIMEOUT, TEMPLATE_TIMEOUT)
     local ok, agent = pcall(launch, st, cfg, undo, hv, timeout)
     if ok then return hv, agent end

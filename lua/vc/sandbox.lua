@@ -68,7 +68,8 @@ end
 --- The hypervisor handle of a pod, restored from hypervisor.json when an
 -- earlier process saved it. info: that record when the caller has read it
 -- already (false: read, and missing), so a listing reads it once. extra:
--- fields added to the VM spec (incoming: a template to start from).
+-- fields added to the VM spec (incoming: a template to start from,
+-- ram_file: its guest RAM).
 function M.hypervisor(st, cfg, info, extra)
   if info == nil then info = store.read_opt(st, cfg.id, nil, "hypervisor") end
   local spec = M.vm_spec(st, cfg)

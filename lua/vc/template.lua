@@ -12,6 +12,12 @@
 -- start a VM is removed and the pod boots (pod.lua). What a template
 -- shares between pods is fixed by the agent at create_pod: the guest's
 -- clock is set and its random pool reseeded from the host.
+--
+-- A template is two files: KEY.vm, the saved devices, and KEY.ram, the
+-- guest's RAM, which the template's VM wrote through. A VM started from
+-- it maps that RAM copy-on-write, through a sealed copy in memory that
+-- every running VM of the template shares (src/hv/ram.c): untouched guest
+-- pages exist once on the host, and the start copies no guest RAM.
 local build = require "vc.core.build"
 local failure = require "vc.failure"
 local host = require "vc.core.host"
@@ -24,7 +30,7 @@ local M = {}
 
 -- Bump when what a template holds changes in a way its files do not show
 -- (QEMU options that vc sets, the guest's template point).
-local FORMAT = 5
+local FORMAT = 6
 
 local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
@@ -81,6 +87,7 @@ local function make(cfg, spec, dir, path)
   tspec.run_dir = dir
   tspec.foreground = true -- ends with this process, whatever happens
   tspec.incoming = nil
+  tspec.ram_file = dir .. "/ram"
   tspec.volumes = {}
   for i, v in ipairs(spec.volumes or {}) do
     tspec.volumes[i] = { tag = v.tag, host_path = dir .. "/empty", read_only = v.read_only }
@@ -97,6 +104,8 @@ local function make(cfg, spec, dir, path)
     failure.check(hv:start())
     sandbox.agent(cfg, hv, nil, nil, dir):close()
     failure.check(hv:save(path .. ".tmp"))
+    -- the RAM first: a template is whole once its .vm is there
+    failure.check(os.rename(dir .. "/ram", M.ram_of(path)))
     failure.check(os.rename(path .. ".tmp", path))
   end)
   hv:destroy()
@@ -114,7 +123,7 @@ function M.ensure(st, cfg)
   if not key then return nil end
   local dir = runtime.templates()
   local path = dir .. "/" .. key .. ".vm"
-  if host.kind(path) == "file" then return path end
+  if host.kind(path) == "file" and host.kind(M.ram_of(path)) == "file" then return path end
   -- a folder vc cannot write (another user's VC_TEMPLATES, a read-only
   -- system): no template, the pod boots
   local made, merr = mkdirs(dir)
@@ -126,7 +135,7 @@ function M.ensure(st, cfg)
   end
   local ok, err = pcall(function()
     -- made by another vc while this one waited for the lock
-    if host.kind(path) == "file" then return end
+    if host.kind(path) == "file" and host.kind(M.ram_of(path)) == "file" then return end
     -- what a vc killed while making it left (its VM died with it)
     local work = dir .. "/" .. key .. ".make"
     os.execute("rm -rf " .. quote(work))
@@ -139,9 +148,15 @@ function M.ensure(st, cfg)
   return path
 end
 
+--- The guest RAM file of template path (KEY.vm).
+function M.ram_of(path)
+  return (path:gsub("%.vm$", "")) .. ".ram"
+end
+
 --- Forget a template that did not start a VM.
 function M.discard(path)
   os.remove(path)
+  os.remove(M.ram_of(path))
 end
 
 return M

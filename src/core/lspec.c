@@ -347,6 +347,7 @@ void vc_lua_vm_spec(lua_State *L, int idx, vc_vm_spec_t *vm) {
   vm->network = dupfield(L, t, "network");
   vm->network_len = vm->network != NULL ? strlen(vm->network) : 0;
   vm->incoming = dupfield(L, t, "incoming");
+  vm->ram_file = dupfield(L, t, "ram_file");
   lua_getfield(L, t, "foreground");
   vm->foreground = lua_toboolean(L, -1);
   lua_pop(L, 1);

@@ -89,6 +89,7 @@ void vc_vm_spec_free(vc_vm_spec_t *vm) {
   vc_strv_free(vm->taps);
   free(vm->network);
   free(vm->incoming);
+  free(vm->ram_file);
   for (size_t i = 0; i < vm->n_volumes; i++) {
     free(vm->volumes[i].tag);
     free(vm->volumes[i].host_path);

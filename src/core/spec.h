@@ -132,6 +132,9 @@ typedef struct vc_vm_spec {
   char *network;        /* create_pod's "network", as JSON, or NULL */
   size_t network_len;
   char *incoming;       /* qemu: start from this saved VM state (a template) */
+  char *ram_file;       /* qemu: guest RAM in this file: with incoming, the
+                           template's (mapped copy-on-write), else written
+                           through (a template being made) */
   bool foreground;      /* qemu: a child of this process, killed with it */
 } vc_vm_spec_t;
 

@@ -37,6 +37,7 @@
 
 #include "hypervisor.h"
 #include "qmp.h"
+#include "ram.h"
 #include "proto/json.h"
 #include "sys/cleanup.h"
 #include "sys/clock.h"
@@ -49,6 +50,12 @@
 #define QMP_MS 2000
 /* The descriptor a VM started from a template reads its saved state on. */
 #define INCOMING_FD 3
+/* ... and its template's RAM (a sealed memfd, src/hv/ram.c). */
+#define RAM_FD 4
+#define RAM_ID "vc-ram"
+#define IGNORE_SHARED                                                          \
+  "{\"execute\":\"migrate-set-capabilities\",\"arguments\":{\"capabilities\":" \
+  "[{\"capability\":\"x-ignore-shared\",\"state\":true}]}}"
 /* The agent's ports: so many vc processes (an interactive exec, an
  * attach, a ps...) talk to one VM's agent at once.  Each costs the guest
  * a receive queue of 128 pages. */
@@ -158,16 +165,21 @@ static int add(struct cmdline *c, vc_err_t *err, const char *fmt, ...) {
 }
 
 /* A 9p share: commas in the path are doubled, as QEMU's option syntax wants. */
+/* path with QEMU's option commas doubled. */
+static void escape_commas(const char *path, char *out, size_t size) {
+  size_t j = 0;
+  for (const char *p = path; *p != '\0' && j < size - 2; p++) {
+    if (*p == ',')
+      out[j++] = ',';
+    out[j++] = *p;
+  }
+  out[j] = '\0';
+}
+
 static int add_share(struct cmdline *c, int n, const char *path,
                      const char *tag, bool ro, vc_err_t *err) {
   char escaped[PATH_MAX * 2];
-  size_t j = 0;
-  for (const char *p = path; *p != '\0' && j < sizeof escaped - 2; p++) {
-    if (*p == ',')
-      escaped[j++] = ',';
-    escaped[j++] = *p;
-  }
-  escaped[j] = '\0';
+  escape_commas(path, escaped, sizeof escaped);
   if (add(c, err, "-fsdev") < 0 ||
       add(c, err, "local,id=fs%d,path=%s,security_model=none,multidevs=remap%s", n, escaped,
           ro ? ",readonly=on" : "") < 0 ||
@@ -193,7 +205,9 @@ static int build_cmdline(vc_hv_t *hv, struct cmdline *c, bool kvm,
       add(c, err, "-nodefaults") < 0 || add(c, err, "-no-user-config") < 0 ||
       add(c, err, "-display") < 0 || add(c, err, "none") < 0 ||
       add(c, err, "-no-reboot") < 0 || add(c, err, "-machine") < 0 ||
-      add(c, err, "microvm") < 0 || add(c, err, "-kernel") < 0 ||
+      add(c, err, "microvm%s", hv->spec.ram_file != NULL
+                                   ? ",memory-backend=" RAM_ID : "") < 0 ||
+      add(c, err, "-kernel") < 0 ||
       add(c, err, "%s", hv->spec.kernel) < 0 || add(c, err, "-initrd") < 0 ||
       add(c, err, "%s", hv->spec.initrd) < 0 || add(c, err, "-append") < 0 ||
       add(c, err, "console=ttyS0 quiet panic=-1 cryptomgr.notests vc.ports=%d"
@@ -250,11 +264,28 @@ static int build_cmdline(vc_hv_t *hv, struct cmdline *c, bool kvm,
         add(c, err, "virtio-net-device,id=nic%zu,netdev=net%zu", i, i) < 0)
       return -1;
   }
+  /* Guest RAM in a file: a template's, written through (share=on) while
+   * it is made; a VM from a template maps it private (share=off) from the
+   * memfd on RAM_FD (qemu_start), copy-on-write. */
+  if (hv->spec.ram_file != NULL) {
+    char escaped[PATH_MAX * 2];
+    escape_commas(hv->spec.ram_file, escaped, sizeof escaped);
+    bool from = hv->spec.incoming != NULL;
+    if (add(c, err, "-object") < 0 ||
+        (from ? add(c, err, "memory-backend-file,id=" RAM_ID ",size=%uM,"
+                    "mem-path=/proc/self/fd/%d,share=off", hv->spec.memory_mib, RAM_FD)
+              : add(c, err, "memory-backend-file,id=" RAM_ID ",size=%uM,"
+                    "mem-path=%s,share=on", hv->spec.memory_mib, escaped)) < 0)
+      return -1;
+  }
   /* The saved state comes on an inherited descriptor (launch): QEMU's
-   * sandbox forbids the "exec:" a path would need. */
+   * sandbox forbids the "exec:" a path would need.  With the RAM in a
+   * file, the migration must skip it (x-ignore-shared, set over QMP:
+   * "defer" waits for that). */
   if (hv->spec.incoming != NULL &&
       (add(c, err, "-incoming") < 0 ||
-       add(c, err, "fd:%d", INCOMING_FD) < 0))
+       (hv->spec.ram_file != NULL ? add(c, err, "defer")
+                                  : add(c, err, "fd:%d", INCOMING_FD)) < 0))
     return -1;
   /* QEMU's own seccomp filter: no obsolete system calls, no setuid, no
    * fork or exec, no changing of priorities, affinities or limits. */
@@ -318,7 +349,8 @@ static int keep_qemu_caps(void) {
 
 /* The child that becomes QEMU: stdio on /dev/null and the log, the saved
  * state (if any) on INCOMING_FD, files and sockets private to root. */
-static void exec_qemu(char **argv, int logfd, int incoming, const char *netns) {
+static void exec_qemu(char **argv, int logfd, int incoming, int ram,
+                      const char *netns) {
   /* vc repl blocks SIGINT (sys/wait.h): the VM starts with none blocked. */
   sigset_t none;
   sigemptyset(&none);
@@ -328,9 +360,11 @@ static void exec_qemu(char **argv, int logfd, int incoming, const char *netns) {
   if (null < 0 || dup2(null, 0) < 0 || dup2(logfd, 1) < 0 ||
       dup2(logfd, 2) < 0)
     _exit(127);
-  if (incoming >= 0 &&
-      (incoming == INCOMING_FD ? fcntl(incoming, F_SETFD, 0)
-                               : dup2(incoming, INCOMING_FD)) < 0)
+  /* (moved out of the way first: either may be on the other's number) */
+  int in = incoming >= 0 ? fcntl(incoming, F_DUPFD_CLOEXEC, 10) : -1;
+  int mem = ram >= 0 ? fcntl(ram, F_DUPFD_CLOEXEC, 10) : -1;
+  if ((incoming >= 0 && (in < 0 || dup2(in, INCOMING_FD) < 0)) ||
+      (ram >= 0 && (mem < 0 || dup2(mem, RAM_FD) < 0)))
     _exit(127);
   /* A networked pod's QEMU runs in the pod's network namespace, where
    * its taps are (it needs no other network). */
@@ -359,7 +393,7 @@ static void exec_qemu(char **argv, int logfd, int incoming, const char *netns) {
  * QEMU is exec'd at once after the fork, so a vc killed at any point leaves
  * either nothing or a QEMU whose arguments name the pod's run folder, which
  * vc gc finds (lua/vc/leftovers.lua). */
-static int launch(vc_hv_t *hv, char **argv, int logfd, int incoming,
+static int launch(vc_hv_t *hv, char **argv, int logfd, int incoming, int ram,
                   vc_err_t *err) {
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) < 0)
@@ -375,10 +409,10 @@ static int launch(vc_hv_t *hv, char **argv, int logfd, int incoming,
       _exit(127);
     setsid();
     if (hv->spec.foreground)
-      exec_qemu(argv, logfd, incoming, hv->spec.netns);
+      exec_qemu(argv, logfd, incoming, ram, hv->spec.netns);
     pid_t q = fork();
     if (q == 0)
-      exec_qemu(argv, logfd, incoming, hv->spec.netns);
+      exec_qemu(argv, logfd, incoming, ram, hv->spec.netns);
     _exit(q > 0 && write(wr, &q, sizeof q) == (ssize_t)sizeof q ? 0 : 127);
   }
   close(wr);
@@ -433,6 +467,22 @@ static int wait_ready(vc_hv_t *hv, const char *log, vc_err_t *err) {
     if (vc_sleep_ms(2, err) < 0)
       return -1;
   }
+}
+
+/* Start loading the saved state on INCOMING_FD, the RAM (in its file)
+ * left out, as the template's QEMU saved it. */
+static int load_deferred(vc_hv_t *hv, vc_err_t *err) {
+  char sock[PATH_MAX], load[128];
+  snprintf(load, sizeof load,
+           "{\"execute\":\"migrate-incoming\",\"arguments\":{\"uri\":\"fd:%d\"}}",
+           INCOMING_FD);
+  cleanup_close int fd = -1;
+  if (path_in(hv, "ctrl.sock", sock, sizeof sock, err) < 0 ||
+      vc_qmp_connect(sock, QMP_MS, &fd, err) < 0 ||
+      vc_qmp_execute_line(fd, IGNORE_SHARED, QMP_MS, NULL, err) < 0 ||
+      vc_qmp_execute_line(fd, load, QMP_MS, NULL, err) < 0)
+    return vc_error_prefix(err, "qemu: start from %s", hv->spec.incoming);
+  return 0;
 }
 
 /* A VM started from a saved state (spec.incoming) is paused once QEMU has
@@ -500,7 +550,13 @@ static int qemu_start(vc_hv_t *hv, vc_err_t *err) {
   if (hv->spec.incoming != NULL &&
       (incoming = open(hv->spec.incoming, O_RDONLY | O_CLOEXEC)) < 0)
     return vc_error(err, errno, "qemu: template %s", hv->spec.incoming);
-  if (launch(hv, c->argv, logfd, incoming, err) < 0)
+  cleanup_close int ram = -1;
+  bool ram_shared = false;
+  if (hv->spec.incoming != NULL && hv->spec.ram_file != NULL &&
+      (ram = vc_ram_open(hv->spec.ram_file, (size_t)hv->spec.memory_mib << 20,
+                         &ram_shared, err)) < 0)
+    return vc_error_prefix(err, "qemu: template %s", hv->spec.incoming);
+  if (launch(hv, c->argv, logfd, incoming, ram, err) < 0)
     return -1;
   if (wait_ready(hv, log, err) < 0) {
     vc_proc_end(hv->info.pid, hv->info.start_time, SIGKILL, 5);
@@ -508,7 +564,9 @@ static int qemu_start(vc_hv_t *hv, vc_err_t *err) {
       waitpid(hv->info.pid, NULL, 0);
     return -1;
   }
-  if (hv->spec.incoming != NULL && resume_loaded(hv, err) < 0) {
+  if (hv->spec.incoming != NULL &&
+      ((hv->spec.ram_file != NULL && load_deferred(hv, err) < 0) ||
+       resume_loaded(hv, err) < 0)) {
     vc_proc_end(hv->info.pid, hv->info.start_time, SIGKILL, 5);
     return -1;
   }
@@ -635,6 +693,8 @@ static int qemu_save(vc_hv_t *hv, const char *path, double timeout_s,
   cleanup_close int fd = -1;
   if (vc_qmp_connect(sock, QMP_MS, &fd, err) < 0 ||
       vc_qmp_execute(fd, "stop", QMP_MS, NULL, err) < 0 ||
+      (hv->spec.ram_file != NULL &&
+       vc_qmp_execute_line(fd, IGNORE_SHARED, QMP_MS, NULL, err) < 0) ||
       vc_qmp_execute_fd(fd,
                         "{\"execute\":\"getfd\",\"arguments\":"
                         "{\"fdname\":\"vc-save\"}}",

@@ -1,0 +1,155 @@
+/* ram.c - a template's guest RAM, shared copy-on-write by the VMs that
+ * start from it (as Kata's VM templating).
+ *
+ * A template keeps its guest RAM in a file (KEY.ram, written by the
+ * template's QEMU through a share=on memory backend).  A VM started from
+ * it maps the RAM private (share=off) from a sealed memfd that holds the
+ * file's pages: the guest's pages exist once on the host until a guest
+ * writes to them.  The memfd is the one a running VM of that template
+ * already maps (found in its QEMU's descriptors by name), or, when no such
+ * VM runs, a new one filled from the file.  Sealed (no shrinking, growing
+ * or writing), it cannot change under a VM's feet: a template file that
+ * is removed or truncated later harms no running VM, whose private
+ * mapping of a shorter file would otherwise fault (SIGBUS). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ram.h"
+#include "sys/cleanup.h"
+
+#define SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)
+#define CHUNK (1 << 20)
+#define PAGE 4096
+
+/* The memfd's name: "vc-ram:" and the template file's name. */
+static int ram_name(const char *ram_file, char *out, size_t size, vc_err_t *err) {
+  const char *base = strrchr(ram_file, '/');
+  base = base != NULL ? base + 1 : ram_file;
+  if ((size_t)snprintf(out, size, "vc-ram:%s", base) >= size || strlen(out) > 200)
+    return vc_fail(err, ENAMETOOLONG, "template RAM %s: name too long", ram_file);
+  return 0;
+}
+
+/* fd if it is a sealed memfd of bytes, else closes it and returns -1. */
+static int usable(int fd, size_t bytes) {
+  struct stat st;
+  if (fd >= 0 && fcntl(fd, F_GET_SEALS) == SEALS && fstat(fd, &st) == 0 &&
+      (size_t)st.st_size == bytes)
+    return fd;
+  if (fd >= 0)
+    close(fd);
+  return -1;
+}
+
+/* The memfd named name that a running QEMU maps, opened anew, or -1. */
+static int find_shared(const char *name, size_t bytes) {
+  char want[300]; /* name is at most 200 bytes (ram_name) */
+  if ((size_t)snprintf(want, sizeof want, "/memfd:%s (deleted)", name) >= sizeof want)
+    return -1;
+  cleanup_dir DIR *proc = opendir("/proc");
+  struct dirent *p;
+  while (proc != NULL && (p = readdir(proc)) != NULL) {
+    char *end;
+    long pid = strtol(p->d_name, &end, 10);
+    if (pid <= 0 || *end != '\0')
+      continue;
+    char path[64], comm[32] = "";
+    snprintf(path, sizeof path, "/proc/%ld/comm", pid);
+    cleanup_close int cfd = open(path, O_RDONLY | O_CLOEXEC);
+    if (cfd < 0 || read(cfd, comm, sizeof comm - 1) <= 0 ||
+        strncmp(comm, "qemu-system", 11) != 0)
+      continue;
+    snprintf(path, sizeof path, "/proc/%ld/fd", pid);
+    cleanup_dir DIR *fds = opendir(path);
+    struct dirent *f;
+    while (fds != NULL && (f = readdir(fds)) != NULL) {
+      char link[128], target[300];
+      if ((size_t)snprintf(link, sizeof link, "%s/%s", path, f->d_name) >= sizeof link)
+        continue;
+      ssize_t n = readlink(link, target, sizeof target - 1);
+      if (n <= 0)
+        continue;
+      target[n] = '\0';
+      if (strcmp(target, want) != 0)
+        continue;
+      int fd = usable(open(link, O_RDONLY | O_CLOEXEC), bytes);
+      if (fd >= 0)
+        return fd;
+    }
+  }
+  return -1;
+}
+
+static bool zero_page(const unsigned char *p, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (p[i] != 0)
+      return false;
+  return true;
+}
+
+/* A new memfd with the file's pages (its holes and zero pages left out:
+ * they read as zeros and take no memory), sealed. */
+static int fill(const char *ram_file, const char *name, size_t bytes,
+                vc_err_t *err) {
+  cleanup_close int in = open(ram_file, O_RDONLY | O_CLOEXEC);
+  if (in < 0)
+    return vc_error(err, errno, "template RAM %s", ram_file);
+  struct stat st;
+  if (fstat(in, &st) < 0)
+    return vc_error(err, errno, "template RAM %s", ram_file);
+  if ((size_t)st.st_size != bytes)
+    return vc_fail(err, EINVAL, "template RAM %s: %lld bytes, not the VM's %zu",
+                   ram_file, (long long)st.st_size, bytes);
+  cleanup_close int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0 || ftruncate(fd, (off_t)bytes) < 0)
+    return vc_error(err, errno, "template RAM: memfd");
+  cleanup_free unsigned char *buf = malloc(CHUNK);
+  if (buf == NULL)
+    return vc_error(err, ENOMEM, "template RAM");
+  off_t pos = 0;
+  while ((size_t)pos < bytes) {
+    off_t data = lseek(in, pos, SEEK_DATA);
+    if (data < 0 && errno == ENXIO)
+      break; /* a hole to the end */
+    if (data < 0)
+      return vc_error(err, errno, "template RAM %s", ram_file);
+    off_t hole = lseek(in, data, SEEK_HOLE);
+    if (hole < 0)
+      return vc_error(err, errno, "template RAM %s", ram_file);
+    for (pos = data; pos < hole;) {
+      size_t want = (size_t)(hole - pos) < CHUNK ? (size_t)(hole - pos) : CHUNK;
+      ssize_t n = pread(in, buf, want, pos);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return vc_error(err, n < 0 ? errno : EIO, "template RAM %s: read", ram_file);
+      for (size_t o = 0; o < (size_t)n; o += PAGE) {
+        size_t len = (size_t)n - o < PAGE ? (size_t)n - o : PAGE;
+        if (!zero_page(buf + o, len) &&
+            pwrite(fd, buf + o, len, pos + (off_t)o) != (ssize_t)len)
+          return vc_error(err, errno, "template RAM: memfd");
+      }
+      pos += n;
+    }
+  }
+  if (fcntl(fd, F_ADD_SEALS, SEALS) < 0)
+    return vc_error(err, errno, "template RAM: seal");
+  return vc_steal_fd(fd);
+}
+
+int vc_ram_open(const char *ram_file, size_t bytes, bool *shared, vc_err_t *err) {
+  char name[256];
+  if (ram_name(ram_file, name, sizeof name, err) < 0)
+    return -1;
+  int fd = find_shared(name, bytes);
+  *shared = fd >= 0;
+  return fd >= 0 ? fd : fill(ram_file, name, bytes, err);
+}
