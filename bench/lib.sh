@@ -221,6 +221,9 @@ ref_args() {
     -name | -qmp | -chardev | -device | -fsdev | -netdev | -serial | -pidfile | -monitor | -incoming)
       i=$((i + 2)); continue ;;
     -daemonize) i=$((i + 1)); continue ;;
+    # (a raw boot's RAM is QEMU's own, not a template's memfd)
+    -object) i=$((i + 2)); continue ;;
+    -machine) REF_ARGS+=(-machine "${argv[$((i + 1))]%%,memory-backend=*}"); i=$((i + 2)); continue ;;
     -initrd) REF_ARGS+=(-initrd "$initrd"); i=$((i + 2)); continue ;;
     -append) REF_ARGS+=(-append "${argv[$((i + 1))]} rdinit=$rdinit"); i=$((i + 2)); continue ;;
     esac

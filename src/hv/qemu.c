@@ -720,7 +720,7 @@ static int qemu_save(vc_hv_t *hv, const char *path, double timeout_s,
                   : "no reason given");
     vc_json_free(r);
     if (done)
-      return 0;
+      return hv->spec.ram_file != NULL ? vc_ram_sparsify(hv->spec.ram_file, err) : 0;
     if (failed)
       return -1;
     nanosleep(&step, NULL);

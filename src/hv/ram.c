@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -95,8 +96,8 @@ static bool zero_page(const unsigned char *p, size_t n) {
   return true;
 }
 
-/* A new memfd with the file's pages (its holes and zero pages left out:
- * they read as zeros and take no memory), sealed. */
+/* A new memfd with the file's pages (its holes left out: they read as
+ * zeros and take no memory), sealed. */
 static int fill(const char *ram_file, const char *name, size_t bytes,
                 vc_err_t *err) {
   cleanup_close int in = open(ram_file, O_RDONLY | O_CLOEXEC);
@@ -111,9 +112,6 @@ static int fill(const char *ram_file, const char *name, size_t bytes,
   cleanup_close int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0 || ftruncate(fd, (off_t)bytes) < 0)
     return vc_error(err, errno, "template RAM: memfd");
-  cleanup_free unsigned char *buf = malloc(CHUNK);
-  if (buf == NULL)
-    return vc_error(err, ENOMEM, "template RAM");
   off_t pos = 0;
   while ((size_t)pos < bytes) {
     off_t data = lseek(in, pos, SEEK_DATA);
@@ -124,25 +122,51 @@ static int fill(const char *ram_file, const char *name, size_t bytes,
     off_t hole = lseek(in, data, SEEK_HOLE);
     if (hole < 0)
       return vc_error(err, errno, "template RAM %s", ram_file);
+    /* (in the kernel: the file's zero pages are holes already, made by
+     * vc_ram_sparsify when the template was saved) */
+    if (lseek(fd, data, SEEK_SET) < 0)
+      return vc_error(err, errno, "template RAM: memfd");
     for (pos = data; pos < hole;) {
-      size_t want = (size_t)(hole - pos) < CHUNK ? (size_t)(hole - pos) : CHUNK;
-      ssize_t n = pread(in, buf, want, pos);
+      ssize_t n = sendfile(fd, in, &pos, (size_t)(hole - pos));
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0)
-        return vc_error(err, n < 0 ? errno : EIO, "template RAM %s: read", ram_file);
-      for (size_t o = 0; o < (size_t)n; o += PAGE) {
-        size_t len = (size_t)n - o < PAGE ? (size_t)n - o : PAGE;
-        if (!zero_page(buf + o, len) &&
-            pwrite(fd, buf + o, len, pos + (off_t)o) != (ssize_t)len)
-          return vc_error(err, errno, "template RAM: memfd");
-      }
-      pos += n;
+        return vc_error(err, n < 0 ? errno : EIO, "template RAM %s: copy", ram_file);
     }
   }
   if (fcntl(fd, F_ADD_SEALS, SEALS) < 0)
     return vc_error(err, errno, "template RAM: seal");
   return vc_steal_fd(fd);
+}
+
+int vc_ram_sparsify(const char *ram_file, vc_err_t *err) {
+  cleanup_close int fd = open(ram_file, O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return vc_error(err, errno, "template RAM %s", ram_file);
+  cleanup_free unsigned char *buf = malloc(CHUNK);
+  if (buf == NULL)
+    return vc_error(err, ENOMEM, "template RAM");
+  off_t pos = 0;
+  for (;;) {
+    ssize_t n = pread(fd, buf, CHUNK, pos);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return vc_error(err, errno, "template RAM %s: read", ram_file);
+    if (n == 0)
+      return 0;
+    /* each run of zero pages becomes a hole */
+    for (size_t o = 0; o < (size_t)n;) {
+      size_t run = 0;
+      while (o + run + PAGE <= (size_t)n && zero_page(buf + o + run, PAGE))
+        run += PAGE;
+      if (run > 0 && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                               pos + (off_t)o, (off_t)run) < 0)
+        return vc_error(err, errno, "template RAM %s: punch a hole", ram_file);
+      o += run > 0 ? run : PAGE;
+    }
+    pos += n;
+  }
 }
 
 int vc_ram_open(const char *ram_file, size_t bytes, bool *shared, vc_err_t *err) {
