@@ -373,10 +373,55 @@ describe_vm("qemu backend", function()
       local p1 = run("s1", { ctr("c", { "/bin/sleep", "600" }) })
       local p2 = run("s2", { ctr("c", { "/bin/sleep", "600" }) })
       local r1, r2 = ram_of("s1"), ram_of("s2")
-      assert.matches("^%d+ /memfd:vc%-ram:%x+%.ram %(deleted%)\n$", r2)
+      assert.matches("^%d+ /memfd:vc%-ram:%x+%.ram:%x+%.%x+%.%x+ %(deleted%)\n$", r2)
       assert.equal(r1, r2)
       works(p1)
       works(p2)
+    end)
+
+    it("maps one copy into pods that start at the same time", function()
+      run("t0", { ctr("c", { "/bin/true" }) }):delete { force = true }
+      assert.equal(1, #templates())
+      local cfg = root .. "/pod.lua"
+      support.write_file(cfg, string.format([[
+        return { vm = { memory_mib = 128 }, containers = {
+          { id = "c", rootfs = %q, argv = { "/bin/sleep", "600" } } } }
+      ]], rootfs))
+      local cmd = {}
+      for i = 1, 3 do
+        cmd[i] = string.format("VC_TEMPLATES=%s %s --root %s pod run --config %s --id t%d"
+                               .. " >/dev/null 2>%s/t%d.err &", support.quote(tdir),
+                               support.quote(support.bin), support.quote(root),
+                               support.quote(cfg), i, support.quote(root), i)
+      end
+      local r = support.sh(table.concat(cmd, " ") .. " wait")
+      assert.equal(0, r.code, r.stderr)
+      for i = 1, 3 do
+        assert.equal("running", vc.pod.fetch("t" .. i):state(),
+                     support.read_file(root .. "/t" .. i .. ".err"))
+      end
+      local r1 = ram_of("t1")
+      assert.matches("^%d+ /memfd:vc%-ram:", r1)
+      assert.equal(r1, ram_of("t2"))
+      assert.equal(r1, ram_of("t3"))
+    end)
+
+    it("never maps a template made anew with the RAM of the one before", function()
+      local p1 = run("n1", { ctr("c", { "/bin/sleep", "600" }) })
+      local old = ram_of("n1")
+      local name = assert(templates()[1])
+      support.write_file(tdir .. "/" .. name, "not a VM")
+      -- n2 finds the template broken, boots and discards it; n3 makes it anew
+      local p2 = run("n2", { ctr("c", { "/bin/sleep", "600" }) })
+      assert.same({}, templates())
+      local p3 = run("n3", { ctr("c", { "/bin/sleep", "600" }) })
+      assert.equal(1, #templates())
+      assert.matches(" -incoming defer ", cmdline(qemu_pid(root, "n3")), 1, true)
+      assert.matches("^%d+ /memfd:vc%-ram:", ram_of("n3"))
+      assert.are_not.equal(old, ram_of("n3"))
+      works(p1)
+      works(p2)
+      works(p3)
     end)
 
     it("keeps pods running when the template's files are truncated or removed", function()

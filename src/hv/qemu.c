@@ -550,13 +550,19 @@ static int qemu_start(vc_hv_t *hv, vc_err_t *err) {
   if (hv->spec.incoming != NULL &&
       (incoming = open(hv->spec.incoming, O_RDONLY | O_CLOEXEC)) < 0)
     return vc_error(err, errno, "qemu: template %s", hv->spec.incoming);
+  /* (ram_lock is held until QEMU maps the memfd: closed here after the
+   * launch and, in the launched processes, at QEMU's exec) */
   cleanup_close int ram = -1;
-  bool ram_shared = false;
+  cleanup_close int ram_lock = -1;
   if (hv->spec.incoming != NULL && hv->spec.ram_file != NULL &&
-      (ram = vc_ram_open(hv->spec.ram_file, (size_t)hv->spec.memory_mib << 20,
-                         &ram_shared, err)) < 0)
+      (ram = vc_ram_open(hv->spec.ram_file, incoming,
+                         (size_t)hv->spec.memory_mib << 20, &ram_lock, err)) < 0)
     return vc_error_prefix(err, "qemu: template %s", hv->spec.incoming);
-  if (launch(hv, c->argv, logfd, incoming, ram, err) < 0)
+  int launched = launch(hv, c->argv, logfd, incoming, ram, err);
+  if (ram_lock >= 0)
+    close(ram_lock);
+  ram_lock = -1;
+  if (launched < 0)
     return -1;
   if (wait_ready(hv, log, err) < 0) {
     vc_proc_end(hv->info.pid, hv->info.start_time, SIGKILL, 5);

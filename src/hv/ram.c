@@ -7,7 +7,12 @@
  * file's pages: the guest's pages exist once on the host until a guest
  * writes to them.  The memfd is the one a running VM of that template
  * already maps (found in its QEMU's descriptors by name), or, when no such
- * VM runs, a new one filled from the file.  Sealed (no shrinking, growing
+ * VM runs, a new one filled from the file.  The name carries the identity
+ * of the template's device-state file (inode and modification time): a
+ * template made anew never meets the memfd of the one it replaced, whose
+ * RAM would not match its devices.  Who looks for the memfd and fills it
+ * holds a flock on the RAM file until its QEMU has it, so VMs that start
+ * at the same time share one copy too.  Sealed (no shrinking, growing
  * or writing), it cannot change under a VM's feet: a template file that
  * is removed or truncated later harms no running VM, whose private
  * mapping of a shorter file would otherwise fault (SIGBUS). */
@@ -18,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdbool.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
@@ -30,12 +37,38 @@
 #define CHUNK (1 << 20)
 #define PAGE 4096
 
-/* The memfd's name: "vc-ram:" and the template file's name. */
-static int ram_name(const char *ram_file, char *out, size_t size, vc_err_t *err) {
+/* The memfd's name: "vc-ram:", the template file's name and the device
+ * state's inode and modification time (in hex). */
+static int ram_name(const char *ram_file, int state_fd, char *out, size_t size,
+                    vc_err_t *err) {
+  struct stat st;
+  if (fstat(state_fd, &st) < 0)
+    return vc_error(err, errno, "template RAM %s: device state", ram_file);
   const char *base = strrchr(ram_file, '/');
   base = base != NULL ? base + 1 : ram_file;
-  if ((size_t)snprintf(out, size, "vc-ram:%s", base) >= size || strlen(out) > 200)
+  if ((size_t)snprintf(out, size, "vc-ram:%s:%llx.%llx.%lx", base,
+                       (unsigned long long)st.st_ino,
+                       (unsigned long long)st.st_mtim.tv_sec,
+                       (unsigned long)st.st_mtim.tv_nsec) >= size ||
+      strlen(out) > 200)
     return vc_fail(err, ENAMETOOLONG, "template RAM %s: name too long", ram_file);
+  return 0;
+}
+
+/* An exclusive flock on ram_file, waited for; -1 (and no error) when the
+ * file is gone, which fill then reports. */
+static int lock_ram(const char *ram_file, int *lock, vc_err_t *err) {
+  *lock = open(ram_file, O_RDONLY | O_CLOEXEC);
+  if (*lock < 0)
+    return errno == ENOENT ? 0 : vc_error(err, errno, "template RAM %s", ram_file);
+  while (flock(*lock, LOCK_EX) < 0) {
+    if (errno != EINTR) {
+      int e = errno;
+      close(*lock);
+      *lock = -1;
+      return vc_error(err, e, "template RAM %s: flock", ram_file);
+    }
+  }
   return 0;
 }
 
@@ -169,11 +202,19 @@ int vc_ram_sparsify(const char *ram_file, vc_err_t *err) {
   }
 }
 
-int vc_ram_open(const char *ram_file, size_t bytes, bool *shared, vc_err_t *err) {
+int vc_ram_open(const char *ram_file, int state_fd, size_t bytes, int *lock,
+                vc_err_t *err) {
   char name[256];
-  if (ram_name(ram_file, name, sizeof name, err) < 0)
+  *lock = -1;
+  if (ram_name(ram_file, state_fd, name, sizeof name, err) < 0 ||
+      lock_ram(ram_file, lock, err) < 0)
     return -1;
   int fd = find_shared(name, bytes);
-  *shared = fd >= 0;
-  return fd >= 0 ? fd : fill(ram_file, name, bytes, err);
+  if (fd < 0)
+    fd = fill(ram_file, name, bytes, err);
+  if (fd < 0 && *lock >= 0) {
+    close(*lock);
+    *lock = -1;
+  }
+  return fd;
 }

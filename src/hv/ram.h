@@ -3,15 +3,19 @@
 #ifndef VC_RAM_H
 #define VC_RAM_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
 #include "sys/error.h"
 
 /* A sealed memfd of bytes holding template RAM file ram_file's pages: the
- * one a running VM of that template maps (*shared = true), or a new one
- * filled from the file.  The caller owns the descriptor (O_CLOEXEC). */
-int vc_ram_open(const char *ram_file, size_t bytes, bool *shared, vc_err_t *err);
+ * one a running VM of that very template maps (the template whose device
+ * state is open on state_fd), or a new one filled from the file.  *lock is
+ * set to a descriptor holding an exclusive flock on ram_file (or -1): the
+ * caller keeps it until the VM that maps the memfd runs, so that pods
+ * that start together fill one memfd, not one each.  The caller owns both
+ * descriptors (O_CLOEXEC). */
+int vc_ram_open(const char *ram_file, int state_fd, size_t bytes, int *lock,
+                vc_err_t *err);
 
 /* Turn the zero pages of template RAM file ram_file into holes: a guest
  * leaves much of its RAM zeroed, which then takes no room on disk, and
