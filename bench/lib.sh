@@ -207,10 +207,22 @@ INIT
   cat "$GUEST/initrd" "$dir/ref.cpio" >"$out"
 }
 
-# ref_args PID INITRD RDINIT CONSOLE: REF_ARGS, the argv of a reference
-# QEMU made from the argv of vc's QEMU process PID.
+# NO_THP CMD...: runs CMD without transparent huge pages (prctl
+# PR_SET_THP_DISABLE, kept across exec), as vc runs QEMU under TCG: the
+# memory benchmarks start their raw QEMUs so, to compare like with like
+# (ref_args empties it under KVM).
+# shellcheck disable=SC2034
+NO_THP=(python3 -c 'import ctypes, os, sys
+if ctypes.CDLL(None).prctl(41, 1, 0, 0, 0) != 0: sys.exit("prctl PR_SET_THP_DISABLE failed")
+os.execvp(sys.argv[1], sys.argv[1:])')
+
+# ref_args PID INITRD RDINIT CONSOLE [TB]: REF_ARGS, the argv of a
+# reference QEMU made from the argv of vc's QEMU process PID. Under TCG
+# its translation cache is the pod's, or TB MiB when given: a benchmark
+# that times a raw boot gives it what vc gives a VM that boots (64; a pod
+# restored from a template has a smaller one, which would slow the boot).
 ref_args() {
-  local pid=$1 initrd=$2 rdinit=$3 console=$4 a i=0
+  local pid=$1 initrd=$2 rdinit=$3 console=$4 tb=${5:-} a i=0
   local -a argv=()
   mapfile -d '' -t argv <"/proc/$pid/cmdline" || die "no QEMU process $pid"
   [ ${#argv[@]} -gt 1 ] || die "QEMU process $pid: empty command line"
@@ -225,6 +237,11 @@ ref_args() {
     -object) i=$((i + 2)); continue ;;
     -machine) REF_ARGS+=(-machine "${argv[$((i + 1))]%%,memory-backend=*}"); i=$((i + 2)); continue ;;
     -initrd) REF_ARGS+=(-initrd "$initrd"); i=$((i + 2)); continue ;;
+    -accel)
+      a=${argv[$((i + 1))]}
+      [ -z "$tb" ] || a=$(sed "s/tb-size=[0-9]*/tb-size=$tb/" <<<"$a")
+      [ "${a%%,*}" = tcg ] || NO_THP=() # (vc keeps them under KVM)
+      REF_ARGS+=(-accel "$a"); i=$((i + 2)); continue ;;
     -append) REF_ARGS+=(-append "${argv[$((i + 1))]} rdinit=$rdinit"); i=$((i + 2)); continue ;;
     esac
     [ $i -eq 0 ] || REF_ARGS+=("$a")

@@ -103,6 +103,9 @@ local bad = {
   -- ranges
   { with(function(c) c.vm.cpus = 0 end), "vm.cpus: expected an integer from 1 to 64, got 0" },
   { with(function(c) c.vm.cpus = 65 end), "vm.cpus: expected an integer from 1 to 64, got 65" },
+  { with(function(c) c.vm.tcg_cache_mib = 1 end),
+    "vm.tcg_cache_mib: expected an integer from 2 to 1024, got 1" },
+  { with(function(c) c.vm.tcg_cache_mib = 16.5 end), "vm.tcg_cache_mib: expected an integer" },
   { with(function(c) c.vm.cpus = 1.5 end), "vm.cpus: expected an integer from 1 to 64, got 1.5" },
   { with(function(c) c.vm.cpus = "2" end),
     "vm.cpus: expected an integer from 1 to 64, got string" },

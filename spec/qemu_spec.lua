@@ -292,6 +292,11 @@ describe_vm("qemu backend", function()
       assert.matches(" -incoming defer ", cmd, 1, true)
       assert.matches("memory-backend-file,id=vc-ram,size=128M,mem-path=/proc/self/fd/4,share=off",
                      cmd, 1, true)
+      -- under TCG, a smaller code cache than a boot's
+      if cmd:match(" %-accel tcg") then
+        assert.matches(" -accel tcg,tb-size=16 ", cmd, 1, true)
+        assert.matches(" -accel tcg,tb-size=16 ", cmdline(qemu_pid(root, "t1")), 1, true)
+      end
       assert.equal("600\n600\n", support.sh("stat -c %a " .. tdir .. "/*.ram " .. tdir
                                              .. "/*.vm").stdout)
       assert.equal(0, p1:container("c"):wait(60))
@@ -315,9 +320,11 @@ describe_vm("qemu backend", function()
       run("b", { ctr("c", { "/bin/true" }) }, { vm = { memory_mib = 160 } })
       assert.equal(2, #templates())
       local p = run("c", { ctr("c", { "/bin/true" }) },
-                    { vm = { memory_mib = 192, template = false } })
+                    { vm = { memory_mib = 192, template = false, tcg_cache_mib = 24 } })
       assert.equal(2, #templates())
-      assert.not_matches("-incoming", cmdline(qemu_pid(root, "c")), 1, true)
+      local cmd = cmdline(qemu_pid(root, "c"))
+      assert.not_matches("-incoming", cmd, 1, true)
+      if cmd:match(" %-accel tcg") then assert.matches(" -accel tcg,tb-size=24 ", cmd, 1, true) end
       assert.equal(0, p:container("c"):wait(60))
     end)
 
@@ -480,7 +487,9 @@ describe_vm("qemu backend", function()
       local p = run("nofolder", { ctr("c", { "/bin/echo", "booted" }) })
       assert.equal(0, p:container("c"):wait(60))
       assert.equal("booted\n", (p:container("c"):logs()))
-      assert.not_matches("-incoming", cmdline(qemu_pid(root, "nofolder")), 1, true)
+      local cmd = cmdline(qemu_pid(root, "nofolder"))
+      assert.not_matches("-incoming", cmd, 1, true)
+      if cmd:match(" %-accel tcg") then assert.matches(" -accel tcg,tb-size=64 ", cmd, 1, true) end
     end)
 
     it("discards a template that does not start a VM, and boots", function()

@@ -458,6 +458,7 @@ local pod = record {
       { "kernel", abspath },
       { "initrd", abspath },
       { "kernel_params", str },
+      { "tcg_cache_mib", integer(2, 1024) },
       { "boot_timeout", timeout },
       { "template", boolean },
     }, default = {} },

@@ -36,6 +36,7 @@ function M.vm_spec(st, cfg)
     kernel = cfg.vm.kernel or guest_file("vmlinux"),
     initrd = cfg.vm.initrd or guest_file("initrd"),
     kernel_params = cfg.vm.kernel_params,
+    tcg_cache_mib = cfg.vm.tcg_cache_mib,
     volumes = cfg.volumes,
     netns = network.netns_path(st, cfg),
     taps = cfg.hypervisor == "qemu" and network.taps(st, cfg) or nil,

@@ -334,6 +334,7 @@ void vc_lua_vm_spec(lua_State *L, int idx, vc_vm_spec_t *vm) {
   vm->kernel = dupfield(L, t, "kernel");
   vm->initrd = dupfield(L, t, "initrd");
   vm->kernel_params = dupfield(L, t, "kernel_params");
+  vm->tcg_cache_mib = optuint(L, t, "tcg_cache_mib", 0);
   vm->share = dupfield(L, t, "share");
   vm->netns = dupfield(L, t, "netns");
   if (vm->netns != NULL && vm->netns[0] != '/')

@@ -121,6 +121,8 @@ typedef struct vc_vm_spec {
   char *kernel;         /* NULL: the backend's default */
   char *initrd;
   char *kernel_params;
+  unsigned tcg_cache_mib; /* qemu under TCG: the translation cache; 0: the
+                           backend's default */
   char *share;          /* how volumes reach the agent: "bind" or "9p" */
   struct vc_volume *volumes;
   size_t n_volumes;

@@ -58,14 +58,23 @@
   "[{\"capability\":\"x-ignore-shared\",\"state\":true}]}}"
 /* The agent's ports: so many vc processes (an interactive exec, an
  * attach, a ps...) talk to one VM's agent at once.  Each costs the guest
- * a receive queue of 128 pages. */
+ * 4 MiB: virtio-mmio offers queues of 1024 entries, and the guest's
+ * virtio_console fills a port's receive queue with a page per entry (as
+ * it does the control queue's): 36 MiB of guest RAM in all, zero pages
+ * on the host until data lands in them. */
 #define AGENT_PORTS 8
-/* TCG's translation cache, in MiB.  QEMU's default (1 GiB) lets a
- * long-lived guest grow QEMU's RSS by whatever code it ever ran; a pod's
- * boot and first containers fill ~45 MiB.  A smaller cache flushes during
- * boot (32 MiB: 12 MiB less idle RSS, ~90 ms more of QEMU's CPU time per
- * pod start here). */
-#define TCG_TB_MIB 64
+/* TCG's translation cache, in MiB, unless the pod sets vm.tcg_cache_mib.
+ * QEMU's default (1 GiB) lets a long-lived guest grow QEMU's RSS by
+ * whatever code it ever ran.  A boot fills ~45 MiB: a smaller cache
+ * flushes during boot (32 MiB: 12 MiB less idle RSS, ~90 ms more of
+ * QEMU's CPU time per boot here), so a VM that boots (a template being
+ * made, a pod without one) gets TCG_BOOT_MIB.  A VM restored from a
+ * template and its first container fill ~19 MiB; TCG_RESTORE_MIB holds
+ * an idle pod ~3 MiB lower, for ~110 ms more start (one flush) and ~1.6x
+ * the time for shell work that runs much varied code; 8 MiB made every
+ * exec take hundreds of milliseconds (docs/PERFORMANCE.md). */
+#define TCG_BOOT_MIB 64
+#define TCG_RESTORE_MIB 16
 /* Kernel options under TCG, where every guest instruction is emulated:
  * the initcalls left out are a self-test and tracing files nothing in a
  * pod uses (~70 ms of QEMU's CPU time per boot here, docs/PERFORMANCE.md);
@@ -192,6 +201,11 @@ static int add_share(struct cmdline *c, int n, const char *path,
 static int build_cmdline(vc_hv_t *hv, struct cmdline *c, bool kvm,
                          vc_err_t *err) {
   const char *run = hv->spec.run_dir;
+  /* (a template, made for every pod of its shape, boots with the default) */
+  unsigned tb_mib = hv->spec.foreground        ? TCG_BOOT_MIB
+                    : hv->spec.tcg_cache_mib != 0 ? hv->spec.tcg_cache_mib
+                    : hv->spec.incoming != NULL   ? TCG_RESTORE_MIB
+                                                  : TCG_BOOT_MIB;
   unsigned long khz = tsc_khz();
   char tsc[64] = "";
   if (khz > 0)
@@ -199,7 +213,7 @@ static int build_cmdline(vc_hv_t *hv, struct cmdline *c, bool kvm,
   if (add(c, err, QEMU) < 0 || add(c, err, "-name") < 0 ||
       add(c, err, "vc-%s", hv->spec.pod_id) < 0 ||
       add(c, err, "-accel") < 0 ||
-      (kvm ? add(c, err, "kvm") : add(c, err, "tcg,tb-size=%d", TCG_TB_MIB)) < 0 ||
+      (kvm ? add(c, err, "kvm") : add(c, err, "tcg,tb-size=%u", tb_mib)) < 0 ||
       add(c, err, "-m") < 0 || add(c, err, "%u", hv->spec.memory_mib) < 0 ||
       add(c, err, "-smp") < 0 || add(c, err, "%u", hv->spec.cpus) < 0 ||
       add(c, err, "-nodefaults") < 0 || add(c, err, "-no-user-config") < 0 ||
@@ -350,7 +364,7 @@ static int keep_qemu_caps(void) {
 /* The child that becomes QEMU: stdio on /dev/null and the log, the saved
  * state (if any) on INCOMING_FD, files and sockets private to root. */
 static void exec_qemu(char **argv, int logfd, int incoming, int ram,
-                      const char *netns) {
+                      const char *netns, bool kvm) {
   /* vc repl blocks SIGINT (sys/wait.h): the VM starts with none blocked. */
   sigset_t none;
   sigemptyset(&none);
@@ -377,6 +391,14 @@ static void exec_qemu(char **argv, int logfd, int incoming, int ram,
     }
     close(ns);
   }
+  /* Under TCG, no transparent huge pages for QEMU: they make its memory
+   * resident 2 MiB at a time (~2 MiB more per idle pod here) and speed up
+   * nothing the emulator does much (under KVM, the guest's RAM wants
+   * them). */
+  if (!kvm && prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) < 0) {
+    dprintf(2, "qemu: disabling huge pages: %s\n", strerror(errno));
+    _exit(127);
+  }
   if (keep_qemu_caps() < 0) {
     dprintf(2, "qemu: dropping capabilities: %s\n", strerror(errno));
     _exit(127);
@@ -394,7 +416,7 @@ static void exec_qemu(char **argv, int logfd, int incoming, int ram,
  * either nothing or a QEMU whose arguments name the pod's run folder, which
  * vc gc finds (lua/vc/leftovers.lua). */
 static int launch(vc_hv_t *hv, char **argv, int logfd, int incoming, int ram,
-                  vc_err_t *err) {
+                  bool kvm, vc_err_t *err) {
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) < 0)
     return vc_error(err, errno, "qemu: pipe");
@@ -409,10 +431,10 @@ static int launch(vc_hv_t *hv, char **argv, int logfd, int incoming, int ram,
       _exit(127);
     setsid();
     if (hv->spec.foreground)
-      exec_qemu(argv, logfd, incoming, ram, hv->spec.netns);
+      exec_qemu(argv, logfd, incoming, ram, hv->spec.netns, kvm);
     pid_t q = fork();
     if (q == 0)
-      exec_qemu(argv, logfd, incoming, ram, hv->spec.netns);
+      exec_qemu(argv, logfd, incoming, ram, hv->spec.netns, kvm);
     _exit(q > 0 && write(wr, &q, sizeof q) == (ssize_t)sizeof q ? 0 : 127);
   }
   close(wr);
@@ -558,7 +580,7 @@ static int qemu_start(vc_hv_t *hv, vc_err_t *err) {
       (ram = vc_ram_open(hv->spec.ram_file, incoming,
                          (size_t)hv->spec.memory_mib << 20, &ram_lock, err)) < 0)
     return vc_error_prefix(err, "qemu: template %s", hv->spec.incoming);
-  int launched = launch(hv, c->argv, logfd, incoming, ram, err);
+  int launched = launch(hv, c->argv, logfd, incoming, ram, kvm, err);
   if (ram_lock >= 0)
     close(ram_lock);
   ram_lock = -1;
