@@ -19,7 +19,7 @@ ROOTFS=${ROOTFS:-$REPO/build/rootfs}
 # the pause a short run is timed warm from the run before it and a long one
 # cold, which is a property of the loop, not of the runtime.
 settle() {
-  local ms=${BENCH_SETTLE_MS:-50}
+  local ms=${SETTLE_MS:-${BENCH_SETTLE_MS:-50}}
   if [ "$ms" -gt 0 ]; then sleep "$(awk -v ms="$ms" 'BEGIN { print ms / 1000 }')"; fi
 }
 

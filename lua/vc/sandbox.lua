@@ -5,8 +5,9 @@ local agent = require "vc.core.agent"
 local build = require "vc.core.build"
 local failure = require "vc.failure"
 local hypervisor = require "vc.core.hypervisor"
-local network = require "vc.network"
-local security = require "vc.security"
+local lazy = require "vc.lazy"
+local network = lazy "vc.network"
+local security = lazy "vc.security"
 local store = require "vc.store"
 
 local M = {}
@@ -38,8 +39,9 @@ function M.vm_spec(st, cfg)
     kernel_params = cfg.vm.kernel_params,
     tcg_cache_mib = cfg.vm.tcg_cache_mib,
     volumes = cfg.volumes,
-    netns = network.netns_path(st, cfg),
-    taps = cfg.hypervisor == "qemu" and network.taps(st, cfg) or nil,
+    -- (a pod without a network does not load vc.network: network.wanted)
+    netns = cfg.network and network.netns_path(st, cfg) or nil,
+    taps = cfg.network and cfg.hypervisor == "qemu" and network.taps(st, cfg) or nil,
     annotations = cfg.annotations,
   }
 end

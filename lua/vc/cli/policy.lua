@@ -6,7 +6,8 @@ local cli = require "vc.cli"
 local config = require "vc.config"
 local format = require "vc.cli.format"
 local pod = require "vc.pod"
-local policy = require "vc.policy"
+local lazy = require "vc.lazy"
+local policy = lazy "vc.policy"
 
 local M = {}
 
