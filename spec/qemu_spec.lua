@@ -194,6 +194,25 @@ describe_vm("qemu backend", function()
     assert.is_nil(support.read_file(data .. "/g"))
   end)
 
+  it("has a container's writes on the host once it has exited", function()
+    -- (9p keeps writes in the guest's page cache: the agent writes them
+    -- back before it reports an exit)
+    local data = root .. "/data"
+    assert(os.execute("mkdir -p " .. data))
+    local mounts = { { volume = "data", path = "/data" } }
+    local p = run("wb", {
+      ctr("w", { "/bin/sh", "-c", "echo root > /out; echo volume >> /data/out" },
+          { mounts = mounts }),
+      ctr("s", { "/bin/sleep", "600" }, { mounts = mounts }),
+    }, { volumes = { { tag = "data", host_path = data } } })
+    assert.equal(0, p:container("w"):wait(60))
+    assert.equal("root\n", support.read_file(rootfs .. "/out"))
+    assert.equal("volume\n", support.read_file(data .. "/out"))
+    -- an exec's too, while its container runs on
+    assert.equal(0, (p:container("s"):exec { "/bin/sh", "-c", "echo exec >> /data/out" }))
+    assert.equal("volume\nexec\n", support.read_file(data .. "/out"))
+  end)
+
   it("runs a container from the folder of a removed one, the folder's name in mountinfo",
      function()
     -- the pod's first container has another folder: the removed one was

@@ -193,6 +193,7 @@ typedef struct volume {
   char tag[65];
   char *dir;            /* STATE_DIR/volumes/TAG */
   bool mounted;
+  bool nine_p;          /* the host's folder over 9p (in a VM) */
 } volume_t;
 
 struct agent {
@@ -249,6 +250,9 @@ void proc_read(agent_t *a, proc_t *p, int which, bool drain);
 /* Reap every child that has ended. */
 void reap(agent_t *a);
 void proc_exited(agent_t *a, proc_t *p, int status);
+/* Write back what the pod's processes wrote to the host's folders over 9p
+ * (its share and 9p volumes): their page cache holds writes back. */
+void pod_flush_shares(agent_t *a);
 pending_t *pending_add(agent_t *a, pending_kind_t kind, conn_t *c,
                        long long id, proc_t *p, int64_t deadline);
 

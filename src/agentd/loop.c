@@ -357,9 +357,13 @@ void proc_exited(agent_t *a, proc_t *p, int status) {
            kills > c->oom_seen;
   c->oom_seen = kills;
   stdin_close(p);
-  /* Whatever it wrote before it ended comes before its exit. */
+  /* Whatever it wrote before it ended comes before its exit: its output,
+   * and its files on the host's folders (9p keeps writes in the guest's
+   * page cache, which a host reading them at once, or a VM stopped after
+   * a one-shot container, would miss). */
   proc_read(a, p, 1, true);
   proc_read(a, p, 2, true);
+  pod_flush_shares(a);
   if (p == &c->init) {
     c->state = CTR_EXITED;
     vc_closep(&c->gate_fd);

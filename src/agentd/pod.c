@@ -87,6 +87,7 @@ static int volume_mount(agent_t *a, const vc_json_t *spec, vc_err_t *err) {
     return -1;
   }
   v->mounted = true;
+  v->nine_p = nine_p;
   v->next = a->volumes;
   a->volumes = vc_steal_ptr(v);
   /* A bind mount takes read-only only on a remount. */
@@ -98,6 +99,24 @@ static int volume_mount(agent_t *a, const vc_json_t *spec, vc_err_t *err) {
 }
 
 #define SHARE_DIR "/run/vc/shared"
+
+/* syncfs of the file system at dir; a failure is logged: the process's
+ * exit is reported all the same. */
+static void flush_dir(agent_t *a, const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || syncfs(fd) < 0)
+    agent_log(a, "share: write back %s: %s", dir, strerror(errno));
+  if (fd >= 0)
+    close(fd);
+}
+
+void pod_flush_shares(agent_t *a) {
+  if (a->share_mounted)
+    flush_dir(a, SHARE_DIR);
+  for (volume_t *v = a->volumes; v != NULL; v = v->next)
+    if (v->mounted && v->nine_p)
+      flush_dir(a, v->dir);
+}
 
 /* The pod's 9p share (the host's folder where it binds each container's
  * rootfs), mounted here rather than by /init: QEMU cannot save a VM as a
