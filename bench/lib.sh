@@ -23,6 +23,28 @@ settle() {
   if [ "$ms" -gt 0 ]; then sleep "$(awk -v ms="$ms" 'BEGIN { print ms / 1000 }')"; fi
 }
 
+# regime NAME SETTLE_MS: BENCH_WARMUP untimed and BENCH_N timed rounds of
+# the benchmark's vc_round and crun_round (ROUND: negative when untimed;
+# they append timed samples to $TMP/vc.us and $TMP/crun.us), alternating,
+# vc first in even rounds, each command after a pause of SETTLE_MS
+# (settle); their medians in VC_US and REF_US, every sample on stderr.
+# (n and warm: the benchmark's BENCH_N and BENCH_WARMUP)
+# shellcheck disable=SC2154
+regime() {
+  local name=$1 i
+  SETTLE_MS=$2
+  : >"$TMP/vc.us"
+  : >"$TMP/crun.us"
+  for ((i = -warm; i < n; i++)); do
+    if ((i % 2 == 0)); then vc_round "$i"; crun_round "$i"
+    else crun_round "$i"; vc_round "$i"; fi
+  done
+  VC_US=$(median <"$TMP/vc.us")
+  REF_US=$(median <"$TMP/crun.us")
+  echo "$name: pause $2 ms: vc us: $(sort -n "$TMP/vc.us" | tr '\n' ' ')" >&2
+  echo "$name: pause $2 ms: crun us: $(sort -n "$TMP/crun.us" | tr '\n' ' ')" >&2
+}
+
 # time_cmd LOG COMMAND...: run COMMAND with its output appended to LOG;
 # sets T_US (wall microseconds) and T_RC (exit code).
 time_cmd() {

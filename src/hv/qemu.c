@@ -581,9 +581,7 @@ static int qemu_start(vc_hv_t *hv, vc_err_t *err) {
                          (size_t)hv->spec.memory_mib << 20, &ram_lock, err)) < 0)
     return vc_error_prefix(err, "qemu: template %s", hv->spec.incoming);
   int launched = launch(hv, c->argv, logfd, incoming, ram, kvm, err);
-  if (ram_lock >= 0)
-    close(ram_lock);
-  ram_lock = -1;
+  vc_closep(&ram_lock);
   if (launched < 0)
     return -1;
   if (wait_ready(hv, log, err) < 0) {

@@ -20,10 +20,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdbool.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
